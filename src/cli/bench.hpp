@@ -1,0 +1,51 @@
+// Benchmark plumbing shared by every `p2pgrid bench ...` command: warm-up, timed repetitions,
+// and the JSON fields every benchmark prints (bench, backend, batch, threads/device, unit,
+// throughput_per_s from the median, median_s, min_s, max_s).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "p2pgrid/core/device.hpp"
+
+namespace p2pgrid::cli {
+
+struct BenchTimes {
+  std::vector<double> seconds;  // one per timed repetition
+  double median() const {
+    std::vector<double> s = seconds;
+    std::sort(s.begin(), s.end());
+    const size_t n = s.size();
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+  }
+  double min() const { return *std::min_element(seconds.begin(), seconds.end()); }
+  double max() const { return *std::max_element(seconds.begin(), seconds.end()); }
+};
+
+/// Runs `body` warmup times, then `repetitions` timed times (wall clock, after
+/// backend_synchronize so that CUDA work is included).
+inline BenchTimes time_repeated(Backend backend, int warmup, int repetitions,
+                                const std::function<void()>& body) {
+  for (int i = 0; i < warmup; ++i) body();
+  backend_synchronize(backend);
+  BenchTimes t;
+  for (int i = 0; i < repetitions; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    body();
+    backend_synchronize(backend);
+    t.seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return t;
+}
+
+/// The common fields; `items_per_rep` items are processed per repetition.
+nlohmann::json bench_report(const std::string& bench, Backend backend, int batch, int threads,
+                            const std::string& unit, double items_per_rep,
+                            const BenchTimes& times, int warmup);
+
+}  // namespace p2pgrid::cli

@@ -1,0 +1,65 @@
+// The command-line shape shared by every p2pgrid command:
+//   p2pgrid <command> [--config FILE.json] [--set key.path=value]... [--out DIR] [flags] [args]
+// A command declares flag aliases for config keys (--backend X == --set powerflow.backend=X),
+// its own flags and switches; everything else is an error that names the nearest valid flag.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "p2pgrid/core/config.hpp"
+
+namespace p2pgrid::cli {
+
+struct Alias {
+  std::string flag;         // "--backend"
+  std::string config_path;  // "powerflow.backend"
+};
+
+struct Flag {
+  std::string name;  // "-o", "--name"
+  std::string help;
+  bool takes_value = true;
+};
+
+struct Invocation {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;  // flag -> value ("" for switches)
+  Config config = Config::defaults();
+  std::string out_dir;  // "" when --out was not given
+
+  bool has(const std::string& flag) const { return flags.count(flag) > 0; }
+  std::string flag_or(const std::string& flag, const std::string& fallback) const;
+  /// Writes the resolved config to OUT/config.json when --out was given.
+  void write_resolved_config() const;
+};
+
+struct Command {
+  std::string name;     // "bench powerflow"
+  std::string summary;  // one line
+  std::string usage;    // argument synopsis after the name
+  std::vector<Alias> aliases;
+  std::vector<Flag> flags;
+  int min_positional = 0, max_positional = 0;
+  std::function<int(Invocation&)> run;
+};
+
+/// Every command, in help order. Each commands_*.cpp adds its own through register_*.
+std::vector<Command>& registry();
+void register_network_commands();
+void register_powerflow_commands();
+void register_study_command();
+void register_config_commands();
+void register_env_commands();
+
+/// CPU worker threads OpenMP will use (1 without OpenMP).
+int cpu_threads();
+
+/// Parses argv for `cmd` (argv after the command words) into an Invocation; throws Error.
+Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& args);
+std::string command_help(const Command& cmd);
+
+}  // namespace p2pgrid::cli

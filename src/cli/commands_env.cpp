@@ -1,0 +1,249 @@
+// `p2pgrid rollout` (whole days under a fixed policy, per-day metrics, optional trace CSV),
+// `p2pgrid bench env` and `p2pgrid data import-elia`.
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "bench.hpp"
+#include "cli.hpp"
+#include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/io.hpp"
+#include "p2pgrid/core/rng.hpp"
+#include "p2pgrid/env/env_batch.hpp"
+
+namespace p2pgrid::cli {
+namespace {
+
+using nlohmann::json;
+
+/// Per-day figures from an episode's metric sums (definitions in docs/env.md).
+json day_metrics(const double* m) {
+  const double viol = m[kMetViolBusSteps], bus_steps = m[kMetBusSteps];
+  return {{"cost_cny", m[kMetCost]},
+          {"p2p_kwh", m[kMetP2p]},
+          {"grid_import_kwh", m[kMetImport]},
+          {"grid_export_kwh", m[kMetExport]},
+          {"violation_rate", bus_steps > 0 ? viol / bus_steps : 0.0},
+          {"violation_mean_pu", viol > 0 ? m[kMetViolMagnitude] / viol : 0.0},
+          {"nonconverged_steps", m[kMetNonConverged]},
+          {"reward", m[kMetReward]},
+          {"projection_kw_mean", m[kMetSteps] > 0 ? m[kMetProjection] / m[kMetSteps] : 0.0}};
+}
+
+/// Fills actions [B, A, 5] for one step of a fixed policy, on the host.
+void policy_actions(const std::string& policy, std::uint64_t seed, int step, int num_envs,
+                    int num_agents, std::vector<float>& actions) {
+  actions.assign(std::size_t(num_envs) * num_agents * kActionDim, 0.0f);
+  if (policy == "zero") return;
+  if (policy != "random")
+    throw Error("rollout.policy '" + policy + "': expected zero or random (expert comes with "
+                "the expert issue)");
+  for (int e = 0; e < num_envs; ++e) {
+    Rng rng = make_rng(seed ^ 0x9e3779b97f4a7c15ULL, std::uint64_t(e) * 131 + step);
+    float* a = actions.data() + std::size_t(e) * num_agents * kActionDim;
+    for (int k = 0; k < num_agents * kActionDim; ++k) a[k] = 2.0f * rng.uniform_float() - 1.0f;
+  }
+}
+
+int run_rollout(Invocation& inv) {
+  Config& cfg = inv.config;
+  if (inv.has("--json")) cfg.set("output.format=json");
+  cfg.set("env.split=" + cfg.string("rollout.split"));
+  const EnvSpec spec = build_env_spec(cfg);
+  const PowerFlowChoice pf = resolve_powerflow_config(cfg);
+  const std::vector<int> split_days = days_in_split(spec.profiles.year, spec.split);
+  const long long want = cfg.integer("rollout.days");
+  if (want < 1 || want > static_cast<long long>(split_days.size()))
+    throw Error("rollout.days = " + std::to_string(want) + ": the " + split_name(spec.split) +
+                " split has " + std::to_string(split_days.size()) + " days");
+  const int days = static_cast<int>(want);
+  const std::vector<int> day_ids(split_days.begin(), split_days.begin() + days);
+  EnvBatch env(spec, pf.backend, days, pf);
+  const std::uint64_t seed = static_cast<std::uint64_t>(cfg.integer("rollout.seed"));
+  env.reset(seed, day_ids);
+  const std::string policy = cfg.string("rollout.policy");
+  const std::string trace_path = cfg.string("rollout.trace");
+  const int A = env.num_agents();
+  std::ostringstream trace;
+  trace << std::setprecision(9);
+  if (!trace_path.empty())
+    trace << "day,step,agent,bus,p_cdg_kw,p_rdg_kw,q_rdg_kvar,p_bess_kw,soc_kwh,p_cl_kw,"
+             "p_load_kw,q_load_kvar,p_p2p_kw,p_grid_kw,price_buy_cny_per_kwh,"
+             "price_sell_cny_per_kwh,price_p2p_cny_per_kwh,cost_cny,v_pu\n";
+  std::vector<float> actions;
+  DeviceBuffer<float> d_actions(pf.backend, std::size_t(days) * A * kActionDim);
+  std::vector<double> finished(std::size_t(days) * kNumMetrics);
+  for (int t = 0; t < kStepsPerDay; ++t) {
+    policy_actions(policy, seed, t, days, A, actions);
+    d_actions.copy_from_host(actions.data(), actions.size());
+    env.step(d_actions.data());
+    if (!trace_path.empty()) {
+      const auto agent = env.to_host(env.view().agent_out, std::size_t(days) * A * kNumAgentOut);
+      const auto price = env.to_host(env.view().price_p2p, days);
+      for (int e = 0; e < days; ++e)
+        for (int a = 0; a < A; ++a) {
+          const double* o = agent.data() + (std::size_t(e) * A + a) * kNumAgentOut;
+          trace << day_ids[e] << ',' << t << ',' << a << ','
+                << spec.network.bus_id[spec.prosumers[a].bus] << ',' << o[kAoPCdg] << ','
+                << o[kAoPRdg] << ',' << o[kAoQRdg] << ',' << o[kAoPBess] << ',' << o[kAoSoc]
+                << ',' << o[kAoPCl] << ',' << o[kAoPLoad] << ',' << o[kAoQLoad] << ','
+                << o[kAoPP2p] << ',' << o[kAoPGrid] << ',' << spec.buy_cny_per_kwh[t / 4] << ','
+                << spec.sell_cny_per_kwh[t / 4] << ',' << price[e] << ',' << o[kAoCost] << ','
+                << o[kAoVm] << '\n';
+        }
+    }
+  }
+  // Every env has just finished its day (auto-reset happened): read the day's sums.
+  const auto truncated = env.to_host(env.view().truncated, days);
+  const auto sums = env.to_host(env.view().last_episode, std::size_t(days) * kNumMetrics);
+  for (int e = 0; e < days; ++e)
+    if (!truncated[e]) throw Error("rollout: env " + std::to_string(e) + " did not end its day");
+  json report;
+  report["policy"] = policy;
+  report["split"] = split_name(spec.split);
+  report["backend"] = to_string(pf.backend);
+  report["agents"] = A;
+  json per_day = json::array();
+  std::vector<double> mean(kNumMetrics, 0.0);
+  for (int e = 0; e < days; ++e) {
+    json d = day_metrics(sums.data() + std::size_t(e) * kNumMetrics);
+    d["day"] = day_ids[e];
+    per_day.push_back(d);
+    for (int m = 0; m < kNumMetrics; ++m) mean[m] += sums[std::size_t(e) * kNumMetrics + m] / days;
+  }
+  report["days"] = per_day;
+  report["mean"] = day_metrics(mean.data());
+  if (cfg.string("output.format") == "json") {
+    std::cout << report.dump(2) << "\n";
+  } else {
+    std::cout << "rollout: policy " << policy << ", " << days << " " << split_name(spec.split)
+              << " days, " << A << " prosumers on " << spec.network.name << " ("
+              << to_string(pf.backend) << ")\n"
+              << "  day   cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate  viol_mean_pu"
+                 "  nonconv     reward\n"
+              << std::fixed;
+    auto row = [](const std::string& label, const json& d) {
+      std::cout << std::setw(5) << label << std::setprecision(1) << std::setw(11)
+                << d["cost_cny"].get<double>() << std::setw(10) << d["p2p_kwh"].get<double>()
+                << std::setw(12) << d["grid_import_kwh"].get<double>() << std::setw(12)
+                << d["grid_export_kwh"].get<double>() << std::setprecision(4) << std::setw(11)
+                << d["violation_rate"].get<double>() << std::setw(14)
+                << d["violation_mean_pu"].get<double>() << std::setprecision(0) << std::setw(9)
+                << d["nonconverged_steps"].get<double>() << std::setprecision(1) << std::setw(11)
+                << d["reward"].get<double>() << "\n";
+    };
+    for (const json& d : per_day) row(std::to_string(d["day"].get<int>()), d);
+    row("mean", report["mean"]);
+  }
+  if (!trace_path.empty()) write_text_file_atomic(trace_path, trace.str());
+  if (!inv.out_dir.empty()) {
+    write_text_file_atomic(inv.out_dir + "/rollout.json", report.dump(2) + "\n");
+    inv.write_resolved_config();
+  }
+  return 0;
+}
+
+int run_bench_env(Invocation& inv) {
+  Config& cfg = inv.config;
+  const EnvSpec spec = build_env_spec(cfg);
+  const PowerFlowChoice pf = resolve_powerflow_config(cfg);
+  const long long batch = cfg.integer("bench.batch");
+  const long long steps = cfg.integer("bench.steps");
+  if (batch < 1 || batch > (1LL << 22)) throw Error("bench.batch must be in [1, 2^22]");
+  if (steps < 1) throw Error("bench.steps must be >= 1");
+  EnvBatch env(spec, pf.backend, int(batch), pf);
+  env.reset(static_cast<std::uint64_t>(cfg.integer("bench.seed")));
+  std::vector<float> actions;
+  policy_actions("random", cfg.integer("bench.seed"), 0, int(batch), env.num_agents(), actions);
+  DeviceBuffer<float> d_actions(pf.backend, actions.size());
+  d_actions.copy_from_host(actions.data(), actions.size());
+  const int warmup = static_cast<int>(cfg.integer("bench.warmup"));
+  const int reps = static_cast<int>(cfg.integer("bench.repetitions"));
+  const BenchTimes t = time_repeated(pf.backend, warmup, reps, [&] {
+    for (long long s = 0; s < steps; ++s) env.step(d_actions.data());
+  });
+  const int threads = pf.settings.threads > 0 ? pf.settings.threads : cpu_threads();
+  json j = bench_report("env", pf.backend, int(batch), threads, "env_steps_per_s",
+                        double(batch) * steps, t, warmup);
+  j["steps_per_rep"] = steps;
+  j["agents"] = env.num_agents();
+  j["agent_steps_per_s"] = j["throughput_per_s"].get<double>() * env.num_agents();
+  j["powerflow_method"] = to_string(pf.settings.method);
+  j["powerflow_precision"] = to_string(pf.precision);
+  if (pf.backend == Backend::kCpu)
+    j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / threads;
+  std::cout << j.dump() << "\n";
+  if (!inv.out_dir.empty()) {
+    write_text_file_atomic(inv.out_dir + "/bench_env.json", j.dump(2) + "\n");
+    inv.write_resolved_config();
+  }
+  return 0;
+}
+
+int run_import_elia(Invocation& inv) {
+  for (const char* f : {"--pv", "--wind", "--load", "-o"})
+    if (!inv.has(f)) throw Error(std::string("data import-elia: missing ") + f);
+  EliaImportOptions options;
+  options.repeat_previous_day_at_year_end = inv.has("--repeat-last-day");
+  const int year = std::stoi(inv.flag_or("--year", "2017"));
+  const YearProfiles p = import_elia_csv(inv.flags.at("--pv"), inv.flags.at("--wind"),
+                                         inv.flags.at("--load"), year, options);
+  write_text_file_atomic(inv.flags.at("-o"), year_profiles_to_json_text(p));
+  double pv = 0, wind = 0, load = 0;
+  for (std::size_t i = 0; i < p.pv_cf.size(); ++i) {
+    pv += p.pv_cf[i];
+    wind += p.wind_cf[i];
+    load += p.load_pu[i];
+  }
+  const double n = static_cast<double>(p.pv_cf.size());
+  std::cout << "wrote " << inv.flags.at("-o") << ": year " << p.year << ", " << p.num_days
+            << " days; mean PV cf " << pv / n << ", wind cf " << wind / n << ", load "
+            << load / n << " pu\n"
+            << "use it with --set env.profiles.file=" << inv.flags.at("-o") << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void register_env_commands() {
+  Command rollout;
+  rollout.name = "rollout";
+  rollout.summary = "play whole days with a fixed policy; per-day and mean metrics";
+  rollout.usage = "[--policy zero|random] [--split train|validation|test] [--days N] [--json] "
+                  "[--trace FILE.csv] [--backend cpu|cuda]";
+  rollout.aliases = {{"--policy", "rollout.policy"}, {"--split", "rollout.split"},
+                     {"--days", "rollout.days"},     {"--seed", "rollout.seed"},
+                     {"--trace", "rollout.trace"},   {"--backend", "powerflow.backend"},
+                     {"--network", "network.file"}};
+  rollout.flags = {{"--json", "print the report as JSON (same as --set output.format=json)", false}};
+  rollout.run = run_rollout;
+  registry().push_back(rollout);
+
+  Command bench;
+  bench.name = "bench env";
+  bench.summary = "time batched env steps (power flow included); prints one JSON object";
+  bench.usage = "[--backend cpu|cuda] [--batch N] [--steps N]";
+  bench.aliases = {{"--backend", "powerflow.backend"}, {"--batch", "bench.batch"},
+                   {"--steps", "bench.steps"},         {"--repetitions", "bench.repetitions"},
+                   {"--threads", "powerflow.threads"}, {"--precision", "powerflow.precision"},
+                   {"--method", "powerflow.method"}};
+  bench.run = run_bench_env;
+  registry().push_back(bench);
+
+  Command elia;
+  elia.name = "data import-elia";
+  elia.summary = "convert Elia solar/wind and ENTSO-E load CSVs into a year of env profiles";
+  elia.usage = "--pv SOLAR.csv --wind WIND.csv --load LOAD.csv [--year 2017] "
+               "[--repeat-last-day] -o PROFILES.json";
+  elia.flags = {{"--pv", "Elia solar export (RealTime, MonitoredCapacity)"},
+                {"--wind", "Elia wind export (Realtime, MonitoredCapacity)"},
+                {"--load", "ENTSO-E 'Total Load - Day Ahead / Actual' export"},
+                {"--year", "calendar year to extract (default 2017)"},
+                {"--repeat-last-day", "fill a missing Dec 31 with Dec 30 (recorded in source)", false},
+                {"-o", "output profiles JSON (written atomically)"}};
+  elia.run = run_import_elia;
+  registry().push_back(elia);
+}
+
+}  // namespace p2pgrid::cli

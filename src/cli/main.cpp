@@ -1,0 +1,192 @@
+// p2pgrid entry point: finds the command (longest match of leading words), parses the shared
+// options, runs it. User errors print "p2pgrid: error: ..." and exit 2.
+#include <iostream>
+#include <sstream>
+
+#include "cli.hpp"
+#include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/io.hpp"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace p2pgrid::cli {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+
+int cpu_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+std::string Invocation::flag_or(const std::string& flag, const std::string& fallback) const {
+  const auto it = flags.find(flag);
+  return it == flags.end() ? fallback : it->second;
+}
+
+void Invocation::write_resolved_config() const {
+  if (out_dir.empty()) return;
+  write_text_file_atomic(out_dir + "/config.json", config.values().dump(2) + "\n");
+}
+
+Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& args) {
+  Invocation inv;
+  std::vector<std::string> known = {"--config", "--set", "--out", "--help"};
+  for (const auto& a : cmd.aliases) known.push_back(a.flag);
+  for (const auto& f : cmd.flags) known.push_back(f.name);
+  auto value_of = [&](size_t& i) -> std::string {
+    const std::string& flag = args[i];
+    if (i + 1 >= args.size()) throw Error(cmd.name + ": " + flag + " expects a value");
+    return args[++i];
+  };
+  // --config first, so that --set and aliases override it whatever their position.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config") inv.config.merge_file(value_of(i));
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    std::string inline_value;
+    bool has_inline = false;
+    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
+      inline_value = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+      has_inline = true;
+    }
+    auto take = [&]() { return has_inline ? inline_value : value_of(i); };
+    if (arg == "--config") {
+      if (!has_inline) ++i;
+      continue;
+    }
+    if (arg == "--set") {
+      inv.config.set(take());
+      continue;
+    }
+    if (arg == "--out") {
+      inv.out_dir = take();
+      continue;
+    }
+    bool matched = false;
+    for (const auto& a : cmd.aliases) {
+      if (a.flag == arg) {
+        inv.config.set(a.config_path + "=" + take());
+        matched = true;
+      }
+    }
+    for (const auto& f : cmd.flags) {
+      if (f.name == arg) {
+        inv.flags[arg] = f.takes_value ? take() : "";
+        matched = true;
+      }
+    }
+    if (matched) continue;
+    if (arg.size() > 1 && arg[0] == '-' && !(arg.size() > 1 && std::isdigit(arg[1]))) {
+      throw Error(cmd.name + ": unknown option '" + arg + "' (did you mean '" +
+                  nearest_key(arg, known) + "'? see p2pgrid " + cmd.name + " --help)");
+    }
+    inv.positional.push_back(args[i]);
+  }
+  const int np = static_cast<int>(inv.positional.size());
+  if (np < cmd.min_positional || np > cmd.max_positional) {
+    throw Error(cmd.name + ": expected " +
+                (cmd.min_positional == cmd.max_positional
+                     ? std::to_string(cmd.min_positional)
+                     : std::to_string(cmd.min_positional) + " to " +
+                           std::to_string(cmd.max_positional)) +
+                " argument(s), got " + std::to_string(np) + "; usage: p2pgrid " + cmd.name + " " +
+                cmd.usage);
+  }
+  return inv;
+}
+
+std::string command_help(const Command& cmd) {
+  std::ostringstream os;
+  os << "usage: p2pgrid " << cmd.name << " " << cmd.usage << "\n\n" << cmd.summary << "\n\n";
+  os << "options:\n";
+  os << "  --config FILE.json     merge a config file over the defaults (p2pgrid config show)\n";
+  os << "  --set key.path=value   override one config key (repeatable)\n";
+  os << "  --out DIR              write outputs and the resolved config.json to DIR\n";
+  for (const auto& a : cmd.aliases) {
+    std::string left = a.flag + " VALUE";
+    left.resize(std::max<size_t>(left.size() + 1, 23), ' ');
+    os << "  " << left << "same as --set " << a.config_path << "=VALUE\n";
+  }
+  for (const auto& f : cmd.flags) {
+    std::string left = f.name + (f.takes_value ? " VALUE" : "");
+    left.resize(std::max<size_t>(left.size() + 1, 23), ' ');
+    os << "  " << left << f.help << "\n";
+  }
+  return os.str();
+}
+
+namespace {
+
+void print_overview(std::ostream& os) {
+  os << "p2pgrid: batched GPU/CPU simulator for MARL in P2P electricity trading\n\n"
+        "usage: p2pgrid <command> [--config FILE.json] [--set key.path=value]... [--out DIR]\n\n"
+        "commands:\n";
+  for (const auto& c : registry()) {
+    std::string left = c.name;
+    left.resize(std::max<size_t>(left.size() + 1, 20), ' ');
+    os << "  " << left << c.summary << "\n";
+  }
+  os << "\n'p2pgrid <command> --help' describes each command.\n";
+}
+
+}  // namespace
+}  // namespace p2pgrid::cli
+
+int main(int argc, char** argv) {
+  using namespace p2pgrid::cli;
+  register_study_command();
+  register_network_commands();
+  register_powerflow_commands();
+  register_env_commands();
+  register_config_commands();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_overview(std::cout);
+    return args.empty() ? 2 : 0;
+  }
+  // Longest command name matching the leading words.
+  const Command* cmd = nullptr;
+  size_t words = 0;
+  for (const auto& c : registry()) {
+    std::istringstream ss(c.name);
+    std::vector<std::string> parts;
+    for (std::string w; ss >> w;) parts.push_back(w);
+    if (parts.size() > args.size() || parts.size() <= words) continue;
+    if (std::equal(parts.begin(), parts.end(), args.begin())) {
+      cmd = &c;
+      words = parts.size();
+    }
+  }
+  try {
+    if (!cmd) {
+      std::vector<std::string> names;
+      for (const auto& c : registry()) names.push_back(c.name);
+      throw p2pgrid::Error("unknown command '" + args[0] + "' (did you mean '" +
+                           p2pgrid::nearest_key(args[0], names) + "'? see p2pgrid --help)");
+    }
+    std::vector<std::string> rest(args.begin() + words, args.end());
+    for (const auto& a : rest) {
+      if (a == "--help" || a == "-h") {
+        std::cout << command_help(*cmd);
+        return 0;
+      }
+    }
+    Invocation inv = parse_invocation(*cmd, rest);
+    return cmd->run(inv);
+  } catch (const p2pgrid::Error& e) {
+    std::cerr << "p2pgrid: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "p2pgrid: internal error: " << e.what() << "\n";
+    return 3;
+  }
+}

@@ -1,0 +1,201 @@
+// Config merging and validation (see config.hpp): the defaults are the schema.
+#include "p2pgrid/core/config.hpp"
+
+#include <algorithm>
+
+#include "p2pgrid/core/builtin_data.hpp"
+#include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/io.hpp"
+
+namespace p2pgrid {
+namespace {
+
+using nlohmann::json;
+
+const char* type_name(const json& v) {
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_integer()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  return "null";
+}
+
+// An integer default accepts only integers; a floating default accepts any number.
+bool same_type(const json& schema, const json& value) {
+  if (schema.is_number_integer()) return value.is_number_integer();
+  if (schema.is_number()) return value.is_number();
+  if (schema.is_null()) return true;
+  return schema.type() == value.type();
+}
+
+void collect_leaves(const json& node, const std::string& prefix, std::vector<std::string>& out) {
+  if (!node.is_object()) {
+    out.push_back(prefix);
+    return;
+  }
+  for (auto it = node.begin(); it != node.end(); ++it)
+    collect_leaves(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+}
+
+std::vector<std::string> all_keys(const json& node, const std::string& prefix = "") {
+  std::vector<std::string> out;
+  if (!node.is_object()) return out;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string k = prefix.empty() ? it.key() : prefix + "." + it.key();
+    out.push_back(k);
+    auto sub = all_keys(it.value(), k);
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+void merge_into(const json& schema, json& target, const json& src, const std::string& prefix,
+                const std::string& where, const json& root_schema) {
+  for (auto it = src.begin(); it != src.end(); ++it) {
+    const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (!schema.contains(it.key())) {
+      throw Error(where + ": unknown key '" + key + "' (did you mean '" +
+                  nearest_key(key, all_keys(root_schema)) + "'?)");
+    }
+    const json& s = schema.at(it.key());
+    const json& v = it.value();
+    if (!same_type(s, v)) {
+      throw Error(where + ": key '" + key + "' expects " + type_name(s) + ", got " +
+                  type_name(v) + " " + v.dump());
+    }
+    if (s.is_object()) {
+      merge_into(s, target[it.key()], v, key, where, root_schema);
+    } else {
+      target[it.key()] = v;
+    }
+  }
+}
+
+}  // namespace
+
+std::string nearest_key(const std::string& key, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = static_cast<size_t>(-1);
+  for (const auto& c : candidates) {
+    // Levenshtein distance, two rows.
+    std::vector<size_t> prev(c.size() + 1), cur(c.size() + 1);
+    for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= key.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= c.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (key[i - 1] != c[j - 1])});
+      std::swap(prev, cur);
+    }
+    if (prev[c.size()] < best_d) {
+      best_d = prev[c.size()];
+      best = c;
+    }
+  }
+  return best;
+}
+
+Config Config::defaults() {
+  const auto& files = builtin_files();
+  const auto it = files.find("config_default");
+  if (it == files.end()) throw Error("this binary has no embedded configs/default.json");
+  json j;
+  try {
+    j = json::parse(it->second);
+  } catch (const json::parse_error& e) {
+    throw Error(std::string("configs/default.json (embedded): ") + e.what());
+  }
+  return Config(std::move(j));
+}
+
+Config::Config(json defaults) : schema_(defaults), values_(std::move(defaults)) {}
+
+void Config::merge_file(const std::string& path) {
+  const std::string text = read_text_file(path);
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(path + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object()) throw Error(path + ": expected a JSON object at the top level");
+  merge(j, path);
+}
+
+void Config::merge(const json& overrides, const std::string& where) {
+  json merged = values_;  // all-or-nothing: a bad key leaves the config unchanged
+  merge_into(schema_, merged, overrides, "", where, schema_);
+  values_ = std::move(merged);
+}
+
+void Config::set(const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error("--set " + assignment + ": expected key.path=value");
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  json value;
+  try {
+    value = json::parse(text);
+  } catch (const json::parse_error&) {
+    value = text;  // bare words are strings: --set powerflow.backend=cuda
+  }
+  // Build {"a": {"b": {"c": value}}} and merge it, so the same checks apply.
+  json nested = value;
+  size_t end = path.size();
+  while (true) {
+    const size_t dot = path.rfind('.', end - 1);
+    const std::string part = path.substr(dot == std::string::npos ? 0 : dot + 1,
+                                         end - (dot == std::string::npos ? 0 : dot + 1));
+    if (part.empty()) throw Error("--set " + assignment + ": empty key in '" + path + "'");
+    nested = json{{part, nested}};
+    if (dot == std::string::npos) break;
+    end = dot;
+  }
+  merge(nested, "--set " + assignment);
+}
+
+const json& Config::at(const std::string& path) const {
+  const json* node = &values_;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string part = path.substr(start, dot == std::string::npos ? dot : dot - start);
+    if (!node->is_object() || !node->contains(part))
+      throw Error("config key '" + path + "' does not exist (did you mean '" +
+                  nearest_key(path, all_keys(schema_)) + "'?)");
+    node = &node->at(part);
+    if (dot == std::string::npos) return *node;
+    start = dot + 1;
+  }
+}
+
+double Config::number(const std::string& path) const {
+  const json& v = at(path);
+  if (!v.is_number()) throw Error("config key '" + path + "' is not a number");
+  return v.get<double>();
+}
+long long Config::integer(const std::string& path) const {
+  const json& v = at(path);
+  if (!v.is_number_integer()) throw Error("config key '" + path + "' is not an integer");
+  return v.get<long long>();
+}
+bool Config::boolean(const std::string& path) const {
+  const json& v = at(path);
+  if (!v.is_boolean()) throw Error("config key '" + path + "' is not a boolean");
+  return v.get<bool>();
+}
+std::string Config::string(const std::string& path) const {
+  const json& v = at(path);
+  if (!v.is_string()) throw Error("config key '" + path + "' is not a string");
+  return v.get<std::string>();
+}
+
+std::vector<std::string> Config::leaf_keys() const {
+  std::vector<std::string> out;
+  collect_leaves(schema_, "", out);
+  return out;
+}
+
+}  // namespace p2pgrid

@@ -1,0 +1,121 @@
+// End-to-end tests of the command line: output formats, the shared option shape, errors.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "p2pgrid/core/io.hpp"
+#include "p2pgrid/network/network.hpp"
+#include "support/run_cli.hpp"
+#include "support/shared_data.hpp"
+
+namespace p2pgrid {
+namespace {
+
+using nlohmann::json;
+using test::run_cli;
+
+TEST(Cli, PowerflowCsvHasHeaderAndOneRowPerBus) {
+  const auto r = run_cli("powerflow --format csv");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream in(r.out);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "bus,vm_pu,va_deg");
+  int rows = 0, first_bus = -1;
+  while (std::getline(in, line)) {
+    if (rows == 0) first_bus = std::stoi(line.substr(0, line.find(',')));
+    ++rows;
+  }
+  EXPECT_EQ(rows, 141);
+  EXPECT_EQ(first_bus, 1);
+}
+
+TEST(Cli, PowerflowJsonOnMatpowerCase33bw) {
+  P2P_REQUIRE_SHARED(path, "networks/case33bw.m");
+  const auto r = run_cli("powerflow --network " + path + " --format json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["min_vm_bus"], 18);
+  EXPECT_NEAR(j["min_vm_pu"].get<double>(), 0.9131, 5e-5);
+  EXPECT_NEAR(j["loss_p_kw"].get<double>(), 202.7, 0.1);
+  EXPECT_TRUE(j["converged"].get<bool>());
+  EXPECT_EQ(j["buses"].size(), 33u);
+  EXPECT_EQ(j["branches"].size(), 37u);
+}
+
+TEST(Cli, UnknownOptionAndKeyNameTheNearestValidOne) {
+  auto r = run_cli("powerflow --backnd cpu");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("unknown option '--backnd'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean '--backend'"), std::string::npos) << r.err;
+  r = run_cli("powerflow --set powerflow.tolerence_pu=1e-6");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("did you mean 'powerflow.tolerance_pu'"), std::string::npos) << r.err;
+  r = run_cli("powerflw");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("did you mean 'powerflow'"), std::string::npos) << r.err;
+}
+
+TEST(Cli, BenchPrintsOneJsonObjectWithTheCommonFields) {
+  const auto r = run_cli("bench powerflow --batch 64 --repetitions 3 --set bench.warmup=1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  for (const char* key : {"bench", "backend", "batch", "threads", "unit", "throughput_per_s",
+                          "median_s", "min_s", "max_s", "mean_iterations", "converged_fraction"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j["bench"], "powerflow");
+  EXPECT_EQ(j["batch"], 64);
+  EXPECT_EQ(j["repetitions"], 3);
+  EXPECT_GT(j["throughput_per_s"].get<double>(), 0.0);
+  EXPECT_LE(j["min_s"].get<double>(), j["median_s"].get<double>());
+  EXPECT_LE(j["median_s"].get<double>(), j["max_s"].get<double>());
+  EXPECT_DOUBLE_EQ(j["converged_fraction"].get<double>(), 1.0);
+}
+
+TEST(Cli, OutWritesResolvedConfigAndResults) {
+  const std::string dir = ::testing::TempDir() + "/p2p_cli_out";
+  const auto r = run_cli("powerflow --format csv --set powerflow.max_iterations=40 --out " + dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json cfg = json::parse(read_text_file(dir + "/config.json"));
+  EXPECT_EQ(cfg["powerflow"]["max_iterations"], 40);
+  const json res = json::parse(read_text_file(dir + "/powerflow.json"));
+  EXPECT_TRUE(res["converged"].get<bool>());
+}
+
+TEST(Cli, NonConvergenceExitsNonZeroWithAMessage) {
+  const auto r = run_cli("powerflow --set powerflow.max_iterations=2");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("did not converge after 2 iterations"), std::string::npos) << r.err;
+}
+
+TEST(Cli, CommittedIeee141IsWhatTheImporterWrites) {
+  P2P_REQUIRE_SHARED(path, "networks/case141.m");
+  const std::string out = ::testing::TempDir() + "/p2p_ieee141.json";
+  const auto r = run_cli("network import " + path + " -o " + out + " --name ieee141");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string committed = read_text_file(std::string(P2P_SOURCE_DIR) +
+                                               "/data/networks/ieee141.json");
+  const Network a = network_from_json_text(committed, "data/networks/ieee141.json");
+  const Network b = read_network_json(out);
+  EXPECT_EQ(a.r_pu, b.r_pu);
+  EXPECT_EQ(a.x_pu, b.x_pu);
+  EXPECT_EQ(a.p_load_kw, b.p_load_kw);
+  EXPECT_EQ(a.q_load_kvar, b.q_load_kvar);
+  EXPECT_EQ(a.from_bus, b.from_bus);
+  EXPECT_EQ(a.to_bus, b.to_bus);
+}
+
+TEST(Cli, HelpListsCommandsAndSharedOptions) {
+  auto r = run_cli("--help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* c : {"study", "powerflow", "bench powerflow", "network import"})
+    EXPECT_NE(r.out.find(c), std::string::npos) << c;
+  r = run_cli("bench powerflow --help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* o : {"--config", "--set", "--out", "--batch", "--backend"})
+    EXPECT_NE(r.out.find(o), std::string::npos) << o;
+}
+
+}  // namespace
+}  // namespace p2pgrid

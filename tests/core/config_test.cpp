@@ -1,0 +1,101 @@
+// Config merging: the defaults are the schema; unknown keys and wrong types are errors that name
+// the key, the source and the nearest valid key.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "p2pgrid/core/config.hpp"
+#include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/io.hpp"
+
+namespace p2pgrid {
+namespace {
+
+using nlohmann::json;
+
+Config small() {
+  return Config(json::parse(R"({"powerflow": {"backend": "cpu", "tolerance_pu": 1e-9,
+                                              "max_iterations": 50},
+                                "output": {"format": "text"}})"));
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Config, SetOverridesWithTypedValues) {
+  Config c = small();
+  c.set("powerflow.backend=cuda");
+  c.set("powerflow.tolerance_pu=1e-6");
+  c.set("powerflow.max_iterations=7");
+  EXPECT_EQ(c.string("powerflow.backend"), "cuda");
+  EXPECT_DOUBLE_EQ(c.number("powerflow.tolerance_pu"), 1e-6);
+  EXPECT_EQ(c.integer("powerflow.max_iterations"), 7);
+  c.set("powerflow.tolerance_pu=1");  // an integer is a valid number
+  EXPECT_DOUBLE_EQ(c.number("powerflow.tolerance_pu"), 1.0);
+}
+
+TEST(Config, UnknownKeyNamesSourceAndNearestKey) {
+  Config c = small();
+  const std::string msg = error_of([&] { c.set("powerflow.tolerance=1e-6"); });
+  EXPECT_NE(msg.find("--set powerflow.tolerance=1e-6"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown key 'powerflow.tolerance'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'powerflow.tolerance_pu'"), std::string::npos) << msg;
+}
+
+TEST(Config, WrongTypeNamesKeyAndExpectedType) {
+  Config c = small();
+  const std::string msg = error_of([&] { c.set("powerflow.max_iterations=2.5"); });
+  EXPECT_NE(msg.find("'powerflow.max_iterations' expects an integer, got a number 2.5"),
+            std::string::npos)
+      << msg;
+  const std::string msg2 = error_of([&] { c.set("output.format=3"); });
+  EXPECT_NE(msg2.find("'output.format' expects a string"), std::string::npos) << msg2;
+}
+
+TEST(Config, FileErrorsNameTheFileAndLeaveValuesUnchanged) {
+  const std::string dir = ::testing::TempDir();
+  const std::string bad = dir + "/p2p_bad_config.json";
+  write_text_file_atomic(bad, R"({"powerflow": {"backend": "cuda", "max_iter": 3}})");
+  Config c = small();
+  const std::string msg = error_of([&] { c.merge_file(bad); });
+  EXPECT_NE(msg.find(bad), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'powerflow.max_iterations'"), std::string::npos) << msg;
+  EXPECT_EQ(c.string("powerflow.backend"), "cpu");  // all-or-nothing merge
+
+  const std::string broken = dir + "/p2p_broken_config.json";
+  write_text_file_atomic(broken, "{\"powerflow\": {\n  \"backend\": cuda}}");
+  const std::string msg2 = error_of([&] { c.merge_file(broken); });
+  EXPECT_NE(msg2.find(broken + ": not valid JSON"), std::string::npos) << msg2;
+  EXPECT_NE(msg2.find("line 2"), std::string::npos) << msg2;
+}
+
+TEST(Config, MalformedSetAssignment) {
+  Config c = small();
+  EXPECT_NE(error_of([&] { c.set("powerflow.backend"); }).find("expected key.path=value"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { c.set("powerflow..backend=cpu"); }).find("empty key"),
+            std::string::npos);
+}
+
+TEST(Config, EmbeddedDefaultsEqualConfigsDefaultJson) {
+  const json file = json::parse(read_text_file(std::string(P2P_SOURCE_DIR) + "/configs/default.json"));
+  EXPECT_EQ(Config::defaults().values(), file);
+}
+
+TEST(Config, EveryDefaultKeyIsDocumented) {
+  const std::string doc = read_text_file(std::string(P2P_SOURCE_DIR) + "/configs/README.md");
+  for (const std::string& key : Config::defaults().leaf_keys())
+    EXPECT_NE(doc.find("`" + key + "`"), std::string::npos)
+        << "configs/README.md does not document " << key;
+}
+
+}  // namespace
+}  // namespace p2pgrid
