@@ -54,6 +54,7 @@ void register_powerflow_commands();
 void register_study_command();
 void register_config_commands();
 void register_env_commands();
+void register_expert_commands();
 
 /// CPU worker threads OpenMP will use (1 without OpenMP).
 int cpu_threads();

@@ -11,6 +11,7 @@
 #include "p2pgrid/core/io.hpp"
 #include "p2pgrid/core/rng.hpp"
 #include "p2pgrid/env/env_batch.hpp"
+#include "p2pgrid/expert/expert_policy.hpp"
 
 namespace p2pgrid::cli {
 namespace {
@@ -37,8 +38,7 @@ void policy_actions(const std::string& policy, std::uint64_t seed, int step, int
   actions.assign(std::size_t(num_envs) * num_agents * kActionDim, 0.0f);
   if (policy == "zero") return;
   if (policy != "random")
-    throw Error("rollout.policy '" + policy + "': expected zero or random (expert comes with "
-                "the expert issue)");
+    throw Error("rollout.policy '" + policy + "': expected zero, random or expert");
   for (int e = 0; e < num_envs; ++e) {
     Rng rng = make_rng(seed ^ 0x9e3779b97f4a7c15ULL, std::uint64_t(e) * 131 + step);
     float* a = actions.data() + std::size_t(e) * num_agents * kActionDim;
@@ -73,11 +73,25 @@ int run_rollout(Invocation& inv) {
              "price_sell_cny_per_kwh,price_p2p_cny_per_kwh,cost_cny,v_pu\n";
   std::vector<float> actions;
   DeviceBuffer<float> d_actions(pf.backend, std::size_t(days) * A * kActionDim);
-  std::vector<double> finished(std::size_t(days) * kNumMetrics);
+  std::unique_ptr<Expert> expert;
+  std::unique_ptr<ExpertPolicy> expert_policy;
+  if (policy == "expert") {
+    expert = std::make_unique<Expert>(spec, resolve_expert_config(cfg), pf);
+    expert_policy = std::make_unique<ExpertPolicy>(*expert, env);
+  }
+  std::vector<double> expert_objective(days, 0.0);
   for (int t = 0; t < kStepsPerDay; ++t) {
-    policy_actions(policy, seed, t, days, A, actions);
-    d_actions.copy_from_host(actions.data(), actions.size());
-    env.step(d_actions.data());
+    if (expert_policy) {
+      expert_policy->act();
+      if (t == 0)
+        for (int e = 0; e < days; ++e)
+          expert_objective[e] = expert_policy->plans()[e].objective_cny;
+      env.step(expert_policy->actions());
+    } else {
+      policy_actions(policy, seed, t, days, A, actions);
+      d_actions.copy_from_host(actions.data(), actions.size());
+      env.step(d_actions.data());
+    }
     if (!trace_path.empty()) {
       const auto agent = env.to_host(env.view().agent_out, std::size_t(days) * A * kNumAgentOut);
       const auto price = env.to_host(env.view().price_p2p, days);
@@ -109,6 +123,7 @@ int run_rollout(Invocation& inv) {
   for (int e = 0; e < days; ++e) {
     json d = day_metrics(sums.data() + std::size_t(e) * kNumMetrics);
     d["day"] = day_ids[e];
+    if (expert_policy) d["expert_objective_cny"] = expert_objective[e];
     per_day.push_back(d);
     for (int m = 0; m < kNumMetrics; ++m) mean[m] += sums[std::size_t(e) * kNumMetrics + m] / days;
   }
@@ -210,7 +225,7 @@ void register_env_commands() {
   Command rollout;
   rollout.name = "rollout";
   rollout.summary = "play whole days with a fixed policy; per-day and mean metrics";
-  rollout.usage = "[--policy zero|random] [--split train|validation|test] [--days N] [--json] "
+  rollout.usage = "[--policy zero|random|expert] [--split train|validation|test] [--days N] [--json] "
                   "[--trace FILE.csv] [--backend cpu|cuda]";
   rollout.aliases = {{"--policy", "rollout.policy"}, {"--split", "rollout.split"},
                      {"--days", "rollout.days"},     {"--seed", "rollout.seed"},

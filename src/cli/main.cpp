@@ -147,6 +147,7 @@ int main(int argc, char** argv) {
   register_network_commands();
   register_powerflow_commands();
   register_env_commands();
+  register_expert_commands();
   register_config_commands();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

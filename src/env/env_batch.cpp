@@ -197,9 +197,10 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
   m.terminated = DeviceBuffer<std::uint8_t>(backend, B);
   m.truncated = DeviceBuffer<std::uint8_t>(backend, B);
   m.violation = DeviceBuffer<std::uint8_t>(backend, B);
-  for (auto* buf : {&m.agent_out, &m.metrics, &m.last_episode}) buf->zero();
-  m.final_obs.zero();
-  m.reward.zero();
+  // Every output is defined before the first step.
+  for (auto* buf : {&m.agent_out, &m.metrics, &m.last_episode, &m.price_p2p}) buf->zero();
+  for (auto* buf : {&m.final_obs, &m.reward, &m.obs, &m.state}) buf->zero();
+  for (auto* buf : {&m.terminated, &m.truncated, &m.violation}) buf->zero();
 
   view_.num_envs = num_envs;
   view_.num_agents = A;
@@ -348,18 +349,28 @@ void EnvBatch::load_state(const std::string& bytes) {
   if (bytes.size() < sizeof(kStateMagic) ||
       std::memcmp(bytes.data(), kStateMagic, sizeof(kStateMagic)) != 0)
     throw Error("EnvBatch::load_state: not an env state (bad magic)");
-  std::size_t pos = sizeof(kStateMagic);
-  impl_->for_each_state_buffer([&](auto& buf) {
-    std::uint64_t n = 0;
-    if (pos + sizeof(n) > bytes.size()) throw Error("EnvBatch::load_state: truncated state");
-    std::memcpy(&n, bytes.data() + pos, sizeof(n));
-    pos += sizeof(n);
-    if (n != buf.bytes() || pos + n > bytes.size())
-      throw Error("EnvBatch::load_state: state is for a different batch shape");
-    backend_copy(buf.data(), backend_, bytes.data() + pos, Backend::kCpu, n);
-    pos += n;
-  });
-  if (pos != bytes.size()) throw Error("EnvBatch::load_state: trailing bytes");
+  // Validate the whole blob first, so that a bad one leaves the batch untouched.
+  for (int pass = 0; pass < 2; ++pass) {
+    std::size_t pos = sizeof(kStateMagic);
+    impl_->for_each_state_buffer([&](auto& buf) {
+      std::uint64_t n = 0;
+      if (pos + sizeof(n) > bytes.size())
+        throw Error("EnvBatch::load_state: truncated state (" + std::to_string(bytes.size()) +
+                    " bytes)");
+      std::memcpy(&n, bytes.data() + pos, sizeof(n));
+      pos += sizeof(n);
+      if (pos + n > bytes.size())
+        throw Error("EnvBatch::load_state: truncated state (" + std::to_string(bytes.size()) +
+                    " bytes)");
+      if (n != buf.bytes())
+        throw Error("EnvBatch::load_state: state is for a different batch shape (a buffer of " +
+                    std::to_string(n) + " bytes where this batch has " +
+                    std::to_string(buf.bytes()) + ")");
+      if (pass == 1) backend_copy(buf.data(), backend_, bytes.data() + pos, Backend::kCpu, n);
+      pos += n;
+    });
+    if (pos != bytes.size()) throw Error("EnvBatch::load_state: trailing bytes after the state");
+  }
 }
 
 }  // namespace p2pgrid

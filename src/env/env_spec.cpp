@@ -159,7 +159,11 @@ EnvSpec build_env_spec(const Config& c) {
   s.penalty_a = c.number("env.reward.penalty_a");
   s.penalty_c = c.number("env.reward.penalty_c");
   s.nonconvergence_penalty = c.number("env.reward.nonconvergence_penalty");
-  s.split = parse_split(c.string("env.split"));
+  try {
+    s.split = parse_split(c.string("env.split"));
+  } catch (const Error& e) {
+    throw Error(std::string("env.split: ") + e.what());
+  }
   s.profiles = load_profiles(c);
 
   // Portfolios: named device templates.
@@ -204,6 +208,8 @@ EnvSpec build_env_spec(const Config& c) {
     const double scale = number_at(pj, "scale", w, 0, 1e6, 1.0);
     Prosumer pr;
     pr.portfolio = pname;
+    if (pj.contains("name") && !pj["name"].is_string())
+      throw Error(w + ".name: expected a string, got " + pj["name"].dump());
     pr.name = pj.contains("name") ? pj["name"].get<std::string>()
                                   : pname + "@" + std::to_string(bus_id);
     pr.bus = bus;
@@ -260,6 +266,11 @@ YearProfiles year_profiles_from_json_text(const std::string& text, const std::st
              {"format", "year", "num_days", "pv_cf", "wind_cf", "load_pu"}, where);
   if (j["format"] != "p2pgrid-profiles/1")
     throw Error(where + ": format " + j["format"].dump() + ", expected \"p2pgrid-profiles/1\"");
+  for (const char* key : {"year", "num_days"})
+    if (!j[key].is_number_integer())
+      throw Error(where + ": " + key + ": expected an integer, got " + j[key].dump());
+  if (j.contains("source") && !j["source"].is_string())
+    throw Error(where + ": source: expected a string, got " + j["source"].dump());
   YearProfiles p;
   p.year = j["year"];
   p.num_days = j["num_days"];

@@ -1,0 +1,80 @@
+// The expert of Lou et al. 2025: perfect-foresight dispatch of every prosumer from an env's
+// current state to the end of its day (a shrinking horizon), network-verified by the DSO.
+// Solves many envs at once (ExpertAdmm), re-linearizes the voltage constraints around the AC
+// operating point when the AC power flow breaks a limit, and turns plans into env actions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "p2pgrid/env/env_spec.hpp"
+#include "p2pgrid/expert/admm.hpp"
+#include "p2pgrid/expert/expert_qp.hpp"
+#include "p2pgrid/powerflow/powerflow.hpp"
+
+namespace p2pgrid {
+
+class Config;
+
+struct ExpertSettings {
+  AdmmSettings admm;
+  int inverter_facets = 16;
+  int dso_rounds = 3;              // re-linearize and re-solve at most this many times
+  double dso_tolerance_pu = 1e-3;  // AC voltage beyond a limit by more than this triggers a round
+  int resolve_every_steps = 0;     // 0: plan once per day; K: re-plan every K steps
+};
+ExpertSettings resolve_expert_config(const Config& config);
+
+/// One env's plan from step t0 to 95.
+struct ExpertPlan {
+  int day = 0, t0 = 0;
+  AdmmInfo info;
+  AdmmIterate iterate;               // unscaled solution (warm start of the next solve)
+  double objective_cny = 0;          // the optimal operational cost over the horizon
+  std::vector<double> prosumer_cost_cny;  // [A] eqs. (14)-(19), P2P payments included
+  double ac_violation_pu = 0;        // largest AC distance outside [V_min, V_max] (0: none)
+  int dso_rounds = 0;                // re-linearizations performed
+  bool ac_converged = true;          // every step's AC power flow converged
+  ExpertEnvData data;                // day, state and voltage offsets used
+};
+
+class Expert {
+ public:
+  Expert(const EnvSpec& spec, const ExpertSettings& settings, const PowerFlowChoice& powerflow);
+
+  /// Plans every env in `envs` (all with the same t0). Warm-starts from `warm` when given
+  /// (same size, same t0 or an earlier one: the horizon's leading blocks are reused).
+  std::vector<ExpertPlan> plan(std::vector<ExpertEnvData> envs,
+                               const std::vector<ExpertPlan>* warm = nullptr) const;
+
+  /// The data of an env at the start of `day` (initial SOC and CDG output of the spec).
+  ExpertEnvData initial_data(int day) const;
+
+  /// The plan's set-points at step t as env actions [A, kActionDim] in [-1, 1] (the inverse of
+  /// the env's mapping, eq. 22; agents with several units of one kind get one shared action).
+  void actions(const ExpertPlan& plan, int t, float* out) const;
+
+  /// The plan's set-point of one variable kind summed over an agent's units, at step t.
+  double setpoint(const ExpertPlan& plan, int t, int agent, QpVar kind) const;
+
+  /// The QP of `plan` in OSQP's convention (minimize 1/2 x'Px + q'x + c, l <= Ax <= u), with P's
+  /// upper triangle and A in CSC form, +-1e30 for infinite bounds and variable names.
+  nlohmann::json export_qp(const ExpertEnvData& data) const;
+
+  const ExpertQp& qp() const { return admm_.qp(); }
+  const EnvSpec& spec() const { return spec_; }
+  const ExpertSettings& settings() const { return settings_; }
+
+ private:
+  void verify_with_ac(std::vector<ExpertPlan>& plans) const;
+  std::vector<double> prosumer_costs(const ExpertPlan& plan) const;
+
+  EnvSpec spec_;
+  ExpertSettings settings_;
+  PowerFlowChoice powerflow_;
+  ExpertAdmm admm_;
+  FeederModel feeder_;
+};
+
+}  // namespace p2pgrid

@@ -1,0 +1,36 @@
+// The expert acting in an EnvBatch: plans each env's day from its state when the day starts (and
+// every K steps in re-solve mode, warm-started), and writes the current step's expert actions to
+// a buffer [B, A, kActionDim] on the env's backend, with each plan's optimal cost [B] beside it.
+#pragma once
+
+#include <vector>
+
+#include "p2pgrid/core/device.hpp"
+#include "p2pgrid/env/env_batch.hpp"
+#include "p2pgrid/expert/expert.hpp"
+
+namespace p2pgrid {
+
+class ExpertPolicy {
+ public:
+  ExpertPolicy(const Expert& expert, const EnvBatch& env);
+
+  /// Reads the envs' step, day and device state, re-plans when due, fills actions() for the
+  /// step about to be played. All envs must be at the same step (they advance in lockstep).
+  void act();
+
+  const float* actions() const { return actions_.data(); }        // [B, A, 5] on the backend
+  const double* plan_cost_cny() const { return cost_.data(); }     // [B] on the backend
+  const std::vector<ExpertPlan>& plans() const { return plans_; }
+  int replans() const { return replans_; }
+
+ private:
+  const Expert& expert_;
+  const EnvBatch& env_;
+  std::vector<ExpertPlan> plans_;
+  DeviceBuffer<float> actions_;
+  DeviceBuffer<double> cost_;
+  int replans_ = 0;
+};
+
+}  // namespace p2pgrid

@@ -1,0 +1,165 @@
+// `p2pgrid expert` (one day's perfect-foresight plan, optional QP export) and `bench expert`.
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+
+#include "bench.hpp"
+#include "cli.hpp"
+#include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/io.hpp"
+#include "p2pgrid/expert/expert.hpp"
+
+namespace p2pgrid::cli {
+namespace {
+
+using nlohmann::json;
+
+json plan_json(const Expert& expert, const ExpertPlan& p) {
+  json j;
+  j["day"] = p.day;
+  j["t0"] = p.t0;
+  j["status"] = to_string(p.info.status);
+  j["iterations"] = p.info.iterations;
+  j["primal_residual"] = p.info.primal_residual;
+  j["dual_residual"] = p.info.dual_residual;
+  j["objective_cny"] = p.objective_cny;
+  j["ac_violation_pu"] = p.ac_violation_pu;
+  j["ac_converged"] = p.ac_converged;
+  j["dso_rounds"] = p.dso_rounds;
+  json costs = json::array();
+  for (int a = 0; a < expert.spec().num_agents(); ++a)
+    costs.push_back({{"agent", a},
+                     {"name", expert.spec().prosumers[a].name},
+                     {"cost_cny", p.prosumer_cost_cny[a]}});
+  j["prosumers"] = costs;
+  return j;
+}
+
+int run_expert(Invocation& inv) {
+  Config& cfg = inv.config;
+  if (inv.has("--json")) cfg.set("output.format=json");
+  cfg.set("env.split=" + cfg.string("rollout.split"));
+  const EnvSpec spec = build_env_spec(cfg);
+  const std::vector<int> days = days_in_split(spec.profiles.year, spec.split);
+  const long long d = cfg.integer("expert.day");
+  if (d < 0 || d >= static_cast<long long>(days.size()))
+    throw Error("expert.day = " + std::to_string(d) + ": the " + split_name(spec.split) +
+                " split has days 0.." + std::to_string(days.size() - 1));
+  const int day = days[d];
+  const auto start = std::chrono::steady_clock::now();
+  Expert expert(spec, resolve_expert_config(cfg), resolve_powerflow_config(cfg));
+  const double setup_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string export_path = cfg.string("expert.export_qp");
+  if (!export_path.empty()) {
+    write_text_file_atomic(export_path, expert.export_qp(expert.initial_data(day)).dump() + "\n");
+    std::cerr << "wrote " << export_path << "\n";
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  const std::vector<ExpertPlan> plans = expert.plan({expert.initial_data(day)});
+  const double solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  const ExpertPlan& p = plans[0];
+  json j = plan_json(expert, p);
+  j["split"] = split_name(spec.split);
+  j["split_day"] = d;
+  j["setup_s"] = setup_s;
+  j["solve_s"] = solve_s;
+  j["variables"] = expert.qp().block_vars * expert.qp().steps;
+  j["constraints"] = expert.qp().block_rows * expert.qp().steps;
+  if (cfg.string("output.format") == "json") {
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << std::fixed << std::setprecision(2) << "expert plan for " << split_name(spec.split)
+              << " day " << d << " (day of year " << day << "), " << spec.num_agents()
+              << " prosumers, " << j["variables"] << " variables, " << j["constraints"]
+              << " constraints\n"
+              << "  objective      " << p.objective_cny << " CNY\n"
+              << "  status         " << to_string(p.info.status) << " after " << p.info.iterations
+              << " ADMM iterations (" << solve_s << " s; setup " << setup_s << " s)\n"
+              << std::scientific << std::setprecision(2) << "  residuals      primal "
+              << p.info.primal_residual << ", dual " << p.info.dual_residual << "\n"
+              << "  AC check       worst violation " << p.ac_violation_pu << " p.u. after "
+              << p.dso_rounds << " DSO re-linearization(s)" << (p.ac_converged ? "" : " (AC NOT CONVERGED)")
+              << "\n"
+              << std::fixed << std::setprecision(2) << "  per prosumer (CNY):";
+    for (int a = 0; a < spec.num_agents(); ++a) {
+      if (a % 5 == 0) std::cout << "\n   ";
+      std::cout << std::setw(10) << p.prosumer_cost_cny[a];
+    }
+    std::cout << "\n";
+  }
+  if (!inv.out_dir.empty()) {
+    write_text_file_atomic(inv.out_dir + "/expert.json", j.dump(2) + "\n");
+    inv.write_resolved_config();
+  }
+  return p.info.status == SolveStatus::kSolved ? 0 : 1;
+}
+
+int run_bench_expert(Invocation& inv) {
+  Config& cfg = inv.config;
+  const EnvSpec spec = build_env_spec(cfg);
+  const long long batch = cfg.integer("bench.batch");
+  if (batch < 1 || batch > 65536) throw Error("bench.batch must be in [1, 65536] for the expert");
+  const PowerFlowChoice pf = resolve_powerflow_config(cfg);
+  if (pf.backend != Backend::kCpu)
+    throw Error("bench expert: the expert's batched ADMM runs on the CPU backend so far "
+                "(--backend cpu)");
+  Expert expert(spec, resolve_expert_config(cfg), pf);
+  const std::vector<int> days = days_in_split(spec.profiles.year, spec.split);
+  std::vector<ExpertEnvData> envs;
+  for (long long e = 0; e < batch; ++e) envs.push_back(expert.initial_data(days[e % days.size()]));
+  std::vector<ExpertPlan> last;
+  const int warmup = static_cast<int>(std::min<long long>(cfg.integer("bench.warmup"), 1));
+  const int reps = static_cast<int>(cfg.integer("bench.repetitions"));
+  const BenchTimes t = time_repeated(pf.backend, warmup, reps, [&] { last = expert.plan(envs); });
+  double it_sum = 0, worst_prim = 0, worst_dual = 0, worst_ac = 0, solved = 0;
+  for (const auto& p : last) {
+    it_sum += p.info.iterations;
+    worst_prim = std::max(worst_prim, p.info.primal_residual);
+    worst_dual = std::max(worst_dual, p.info.dual_residual);
+    worst_ac = std::max(worst_ac, p.ac_violation_pu);
+    solved += p.info.status == SolveStatus::kSolved;
+  }
+  const int threads = cfg.integer("powerflow.threads") > 0 ? int(cfg.integer("powerflow.threads"))
+                                                            : cpu_threads();
+  json j = bench_report("expert", pf.backend, int(batch), threads, "env_day_plans_per_s",
+                        double(batch), t, warmup);
+  j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / threads;
+  j["mean_iterations"] = it_sum / batch;
+  j["solved_fraction"] = solved / batch;
+  j["worst_primal_residual"] = worst_prim;
+  j["worst_dual_residual"] = worst_dual;
+  j["worst_ac_violation_pu"] = worst_ac;
+  std::cout << j.dump() << "\n";
+  if (!inv.out_dir.empty()) {
+    write_text_file_atomic(inv.out_dir + "/bench_expert.json", j.dump(2) + "\n");
+    inv.write_resolved_config();
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_expert_commands() {
+  Command ex;
+  ex.name = "expert";
+  ex.summary = "perfect-foresight plan of one day (objective, per-prosumer costs, AC check)";
+  ex.usage = "--day D [--split test] [--json] [--export-qp FILE.json]";
+  ex.aliases = {{"--day", "expert.day"},          {"--split", "rollout.split"},
+                {"--export-qp", "expert.export_qp"}, {"--network", "network.file"},
+                {"--threads", "powerflow.threads"}};
+  ex.flags = {{"--json", "print the report as JSON", false}};
+  ex.run = run_expert;
+  registry().push_back(ex);
+
+  Command bench;
+  bench.name = "bench expert";
+  bench.summary = "time batched expert plans (env-day plans per second); prints one JSON object";
+  bench.usage = "[--backend cpu] [--batch N]";
+  bench.aliases = {{"--backend", "powerflow.backend"}, {"--batch", "bench.batch"},
+                   {"--repetitions", "bench.repetitions"}, {"--threads", "powerflow.threads"}};
+  bench.run = run_bench_expert;
+  registry().push_back(bench);
+}
+
+}  // namespace p2pgrid::cli

@@ -1,0 +1,339 @@
+// The expert (see expert.hpp): batched plans, DSO verification with AC re-linearization,
+// conversion to env actions, and the QP export in OSQP's convention.
+#include "p2pgrid/expert/expert.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "p2pgrid/core/config.hpp"
+#include "p2pgrid/core/error.hpp"
+
+namespace p2pgrid {
+
+ExpertSettings resolve_expert_config(const Config& c) {
+  ExpertSettings s;
+  s.admm.rho = c.number("expert.rho");
+  s.admm.sigma = c.number("expert.sigma");
+  s.admm.alpha = c.number("expert.alpha");
+  s.admm.eps_abs = c.number("expert.eps_abs");
+  s.admm.eps_rel = c.number("expert.eps_rel");
+  s.admm.max_iterations = static_cast<int>(c.integer("expert.max_iterations"));
+  s.admm.check_every = static_cast<int>(c.integer("expert.check_every"));
+  s.admm.scaling_iterations = static_cast<int>(c.integer("expert.scaling_iterations"));
+  s.admm.threads = static_cast<int>(c.integer("powerflow.threads"));
+  s.admm.adaptive_rho = c.boolean("expert.adaptive_rho");
+  s.inverter_facets = static_cast<int>(c.integer("expert.inverter_facets"));
+  s.dso_rounds = static_cast<int>(c.integer("expert.dso_rounds"));
+  s.dso_tolerance_pu = c.number("expert.dso_tolerance_pu");
+  s.resolve_every_steps = static_cast<int>(c.integer("expert.resolve_every_steps"));
+  if (s.admm.max_iterations < 1) throw Error("expert.max_iterations must be >= 1");
+  if (s.admm.check_every < 1) throw Error("expert.check_every must be >= 1");
+  if (!(s.admm.eps_abs >= 0 && s.admm.eps_rel >= 0)) throw Error("expert.eps_* must be >= 0");
+  if (s.dso_rounds < 0) throw Error("expert.dso_rounds must be >= 0");
+  if (s.resolve_every_steps < 0) throw Error("expert.resolve_every_steps must be >= 0");
+  return s;
+}
+
+Expert::Expert(const EnvSpec& spec, const ExpertSettings& settings,
+               const PowerFlowChoice& powerflow)
+    : spec_(spec),
+      settings_(settings),
+      powerflow_(powerflow),
+      admm_(build_expert_qp(spec, settings.inverter_facets), settings.admm),
+      feeder_(FeederModel::build(spec.network, spec.network.name)) {}
+
+ExpertEnvData Expert::initial_data(int day) const {
+  ExpertEnvData d;
+  d.day = day;
+  d.t0 = 0;
+  d.unit_p_prev_kw.assign(spec_.num_units(), 0.0);
+  d.unit_soc_kwh.assign(spec_.num_units(), 0.0);
+  for (int u = 0; u < spec_.num_units(); ++u) {
+    const DeviceUnit& du = spec_.units[u];
+    if (du.type == DeviceType::kCdg) d.unit_p_prev_kw[u] = du.p_init_kw;
+    if (du.type == DeviceType::kBess) d.unit_soc_kwh[u] = du.soc_init * du.energy_kwh;
+  }
+  return d;
+}
+
+std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
+                                     const std::vector<ExpertPlan>* warm) const {
+  const ExpertQp& qp = admm_.qp();
+  const int count = static_cast<int>(envs.size());
+  std::vector<ExpertPlan> plans(count);
+  if (count == 0) return plans;
+  const int t0 = envs[0].t0;
+  for (const auto& e : envs)
+    if (e.t0 != t0) throw Error("expert: envs planned together must share the current step");
+  if (warm && warm->size() != envs.size())
+    throw Error("expert: warm start has " + std::to_string(warm->size()) + " plans for " +
+                std::to_string(count) + " envs");
+  const int H = qp.steps - t0;
+  std::vector<std::vector<double>> l(count), u(count);
+  std::vector<AdmmIterate> it(count);
+  for (int e = 0; e < count; ++e) {
+    if (e < count && envs[e].v_offset_pu.empty())
+      envs[e].v_offset_pu = linear_voltage_offsets(spec_, qp, envs[e].day);
+    expert_bounds(spec_, qp, envs[e], l[e], u[e]);
+    // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
+    // earlier for the same day.
+    if (warm && (*warm)[e].t0 <= t0 && (*warm)[e].day == envs[e].day &&
+        (*warm)[e].iterate.x.size() >= std::size_t(H) * qp.block_vars) {
+      const AdmmIterate& w = (*warm)[e].iterate;
+      it[e].x.assign(w.x.begin(), w.x.begin() + std::size_t(H) * qp.block_vars);
+      it[e].z.assign(w.z.begin(), w.z.begin() + std::size_t(H) * qp.block_rows);
+      it[e].y.assign(w.y.begin(), w.y.begin() + std::size_t(H) * qp.block_rows);
+    }
+  }
+  const std::vector<AdmmInfo> info = admm_.solve(H, l, u, it);
+  for (int e = 0; e < count; ++e) {
+    plans[e].day = envs[e].day;
+    plans[e].t0 = t0;
+    plans[e].info = info[e];
+    plans[e].iterate = std::move(it[e]);
+    plans[e].objective_cny = info[e].objective_cny;
+    plans[e].data = std::move(envs[e]);
+  }
+  verify_with_ac(plans);
+  for (auto& p : plans) p.prosumer_cost_cny = prosumer_costs(p);
+  return plans;
+}
+
+void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
+  const ExpertQp& qp = admm_.qp();
+  const Network& net = spec_.network;
+  const int nbus = net.num_buses(), A = spec_.num_agents(), n = qp.block_vars;
+  const int t0 = plans[0].t0, H = qp.steps - t0;
+  const double kw_per_pu = net.base_mva * 1e3;
+  // Column of P_EX / Q_EX of every agent within a block.
+  std::vector<int> pex(A, -1), qex(A, -1);
+  for (int j = 0; j < n; ++j) {
+    if (qp.vars[j].kind == QpVar::kPEx) pex[qp.vars[j].agent] = j;
+    if (qp.vars[j].kind == QpVar::kQEx) qex[qp.vars[j].agent] = j;
+  }
+  PowerFlowSettings pfs = powerflow_.settings;
+  auto solver = make_powerflow_solver(feeder_, Backend::kCpu, pfs);
+  for (int round = 0;; ++round) {
+    // AC power flow of every (env, step) of every plan, in one batch.
+    const int count = static_cast<int>(plans.size());
+    const int batch = count * H;
+    std::vector<double> p(std::size_t(batch) * nbus), q(p.size());
+    for (int e = 0; e < count; ++e)
+      for (int k = 0; k < H; ++k) {
+        const int t = qp.step_of_block(k);
+        const double lp = spec_.profiles.load_pu[std::size_t(plans[e].day) * kStepsPerDay + t];
+        double* pe = p.data() + (std::size_t(e) * H + k) * nbus;
+        double* qe = q.data() + (std::size_t(e) * H + k) * nbus;
+        for (int b = 0; b < nbus; ++b) {
+          pe[b] = -net.p_load_kw[b] * spec_.feeder_load_scale * lp / kw_per_pu;
+          qe[b] = -net.q_load_kvar[b] * spec_.feeder_load_scale * lp / kw_per_pu;
+        }
+        const double* x = plans[e].iterate.x.data() + std::size_t(k) * n;
+        for (int a = 0; a < A; ++a) {
+          pe[spec_.prosumers[a].bus] += x[pex[a]] / kw_per_pu;
+          qe[spec_.prosumers[a].bus] += x[qex[a]] / kw_per_pu;
+        }
+      }
+    const PowerFlowResult r = solve_power_flow(*solver, feeder_, Precision::kFloat64, batch, p, q);
+    bool any_round = false;
+    for (int e = 0; e < count; ++e) {
+      ExpertPlan& plan = plans[e];
+      double worst = 0;
+      bool converged = true;
+      for (int k = 0; k < H; ++k) {
+        const std::size_t env = std::size_t(e) * H + k;
+        converged &= r.converged[env] != 0;
+        for (int j : qp.voltage_buses) {
+          const double v = r.vm_pu[env * nbus + j];
+          worst = std::max({worst, v - spec_.v_max_pu, spec_.v_min_pu - v});
+        }
+      }
+      plan.ac_violation_pu = std::max(worst, 0.0);
+      plan.ac_converged = converged;
+      plan.dso_rounds = round;
+      if (plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
+          round < settings_.dso_rounds && plan.info.status == SolveStatus::kSolved) {
+        // Re-linearize: shift each offset by the AC error of the linear model at this point.
+        for (int k = 0; k < H; ++k) {
+          const int t = qp.step_of_block(k);
+          const std::size_t env = std::size_t(e) * H + k;
+          const double* x = plan.iterate.x.data() + std::size_t(k) * n;
+          for (int j : qp.voltage_buses) {
+            double v_lin = plan.data.v_offset_pu[std::size_t(t) * nbus + j];
+            for (int a = 0; a < A; ++a)
+              v_lin += qp.dv_dp[std::size_t(j) * A + a] * x[pex[a]] +
+                       qp.dv_dq[std::size_t(j) * A + a] * x[qex[a]];
+            plan.data.v_offset_pu[std::size_t(t) * nbus + j] += r.vm_pu[env * nbus + j] - v_lin;
+          }
+        }
+        any_round = true;
+      }
+    }
+    if (!any_round) return;
+    // Re-solve the plans that were re-linearized, warm-started.
+    std::vector<int> redo;
+    for (int e = 0; e < count; ++e)
+      if (plans[e].dso_rounds == round && plans[e].ac_violation_pu > settings_.dso_tolerance_pu &&
+          plans[e].ac_converged && plans[e].info.status == SolveStatus::kSolved)
+        redo.push_back(e);
+    std::vector<std::vector<double>> l(redo.size()), u(redo.size());
+    std::vector<AdmmIterate> it(redo.size());
+    for (std::size_t i = 0; i < redo.size(); ++i) {
+      expert_bounds(spec_, qp, plans[redo[i]].data, l[i], u[i]);
+      it[i] = plans[redo[i]].iterate;
+    }
+    const std::vector<AdmmInfo> info = admm_.solve(H, l, u, it);
+    for (std::size_t i = 0; i < redo.size(); ++i) {
+      ExpertPlan& plan = plans[redo[i]];
+      const int previous_iterations = plan.info.iterations;
+      plan.info = info[i];
+      plan.info.iterations += previous_iterations;
+      plan.iterate = std::move(it[i]);
+      plan.objective_cny = info[i].objective_cny;
+    }
+  }
+}
+
+double Expert::setpoint(const ExpertPlan& plan, int t, int agent, QpVar kind) const {
+  const ExpertQp& qp = admm_.qp();
+  if (t < plan.t0 || t >= qp.steps) throw Error("expert: step outside the plan's horizon");
+  const double* x = plan.iterate.x.data() + std::size_t(qp.block_of_step(t)) * qp.block_vars;
+  double s = 0;
+  for (int j = 0; j < qp.block_vars; ++j)
+    if (qp.vars[j].agent == agent && qp.vars[j].kind == kind) s += x[j];
+  return s;
+}
+
+void Expert::actions(const ExpertPlan& plan, int t, float* out) const {
+  const int A = spec_.num_agents();
+  const std::size_t idx = std::size_t(plan.day) * kStepsPerDay + t;
+  auto clip = [](double a) { return static_cast<float>(std::min(1.0, std::max(-1.0, a))); };
+  for (int a = 0; a < A; ++a) {
+    double pmin = 0, pmax = 0, avail = 0, smax = 0, bmax = 0;
+    for (int u = spec_.agent_unit_begin[a]; u < spec_.agent_unit_begin[a + 1]; ++u) {
+      const DeviceUnit& d = spec_.units[u];
+      if (d.type == DeviceType::kCdg) pmin += d.p_min_kw, pmax += d.p_max_kw;
+      if (d.type == DeviceType::kPv || d.type == DeviceType::kWind) {
+        const double cf = d.type == DeviceType::kPv ? spec_.profiles.pv_cf[idx]
+                                                    : spec_.profiles.wind_cf[idx];
+        avail += d.rating_kw * cf;
+        smax += d.s_max_kva;
+      }
+      if (d.type == DeviceType::kBess) bmax += d.p_bess_max_kw;
+    }
+    const Prosumer& pr = spec_.prosumers[a];
+    const double cl_max = pr.cl_alpha * pr.load_peak_kw * spec_.profiles.load_pu[idx];
+    float* o = out + std::size_t(a) * kActionDim;
+    const double p_cdg = setpoint(plan, t, a, QpVar::kPCdg);
+    const double p_rdg = setpoint(plan, t, a, QpVar::kPRdg);
+    const double q_rdg = setpoint(plan, t, a, QpVar::kQRdg);
+    const double p_bess =
+        setpoint(plan, t, a, QpVar::kPCharge) - setpoint(plan, t, a, QpVar::kPDischarge);
+    const double p_cl = setpoint(plan, t, a, QpVar::kPCl);
+    o[kActCdg] = pmax > pmin ? clip(2.0 * (p_cdg - pmin) / (pmax - pmin) - 1.0) : -1.0f;
+    o[kActRdgP] = avail > 1e-9 ? clip(2.0 * p_rdg / avail - 1.0) : 1.0f;
+    o[kActRdgQ] = smax > 0 ? clip(q_rdg / smax) : 0.0f;
+    o[kActBess] = bmax > 0 ? clip(p_bess / bmax) : 0.0f;
+    o[kActCl] = cl_max > 1e-12 ? clip(2.0 * p_cl / cl_max - 1.0) : -1.0f;
+  }
+}
+
+std::vector<double> Expert::prosumer_costs(const ExpertPlan& plan) const {
+  const ExpertQp& qp = admm_.qp();
+  const int A = spec_.num_agents(), n = qp.block_vars;
+  const int H = qp.steps - plan.t0;
+  std::vector<double> cost(A, 0.0);
+  for (int k = 0; k < H; ++k) {
+    const int t = qp.step_of_block(k);
+    const double lb = spec_.buy_cny_per_kwh[t / 4], ls = spec_.sell_cny_per_kwh[t / 4];
+    const double price = spec_.p2p_lambda * (lb - ls) + ls;  // eq. (20)
+    const double* x = plan.iterate.x.data() + std::size_t(k) * n;
+    const double* q = qp.q.data() + std::size_t(k) * n;
+    for (int j = 0; j < n; ++j) {
+      const QpVarInfo& v = qp.vars[j];
+      cost[v.agent] += 0.5 * qp.p_diag[j] * x[j] * x[j] + q[j] * x[j];
+      // The P2P payment, which cancels in the social cost (eq. 21) but not per prosumer.
+      if (v.kind == QpVar::kPP2pBuy) cost[v.agent] += price * x[j] * kStepHours;
+      if (v.kind == QpVar::kPP2pSell) cost[v.agent] -= price * x[j] * kStepHours;
+    }
+  }
+  for (const DeviceUnit& d : spec_.units)
+    if (d.type == DeviceType::kCdg) cost[d.agent] += d.cost_c_cny_per_h * kStepHours * H;
+  return cost;
+}
+
+nlohmann::json Expert::export_qp(const ExpertEnvData& data_in) const {
+  const ExpertQp& qp = admm_.qp();
+  ExpertEnvData data = data_in;
+  if (data.v_offset_pu.empty()) data.v_offset_pu = linear_voltage_offsets(spec_, qp, data.day);
+  const int H = qp.steps - data.t0;
+  const int nb = qp.block_vars, mb = qp.block_rows;
+  const std::size_t n = std::size_t(H) * nb, m = std::size_t(H) * mb;
+  std::vector<double> l, u;
+  expert_bounds(spec_, qp, data, l, u);
+  // A in CSC: gather (row, col, value) by column.
+  std::vector<std::vector<std::pair<std::size_t, double>>> cols(n);
+  for (int k = 0; k < H; ++k)
+    for (int r = 0; r < mb; ++r) {
+      const QpRowInfo& ri = qp.rows[r];
+      const std::size_t row = std::size_t(k) * mb + r;
+      for (std::size_t a = 0; a < ri.cols.size(); ++a)
+        cols[std::size_t(k) * nb + ri.cols[a]].push_back({row, ri.vals[a]});
+      if (k + 1 < H)
+        for (std::size_t a = 0; a < ri.prev_cols.size(); ++a)
+          cols[std::size_t(k + 1) * nb + ri.prev_cols[a]].push_back({row, ri.prev_vals[a]});
+    }
+  nlohmann::json a_indptr = nlohmann::json::array({0}), a_indices = nlohmann::json::array(),
+                 a_data = nlohmann::json::array();
+  std::size_t nnz = 0;
+  for (auto& c : cols) {
+    std::sort(c.begin(), c.end());
+    for (const auto& [row, val] : c) {
+      a_indices.push_back(row);
+      a_data.push_back(val);
+    }
+    nnz += c.size();
+    a_indptr.push_back(nnz);
+  }
+  nlohmann::json p_indptr = nlohmann::json::array({0}), p_indices = nlohmann::json::array(),
+                 p_data = nlohmann::json::array();
+  std::size_t pnz = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (qp.p_diag[j % nb] != 0.0) {
+      p_indices.push_back(j);
+      p_data.push_back(qp.p_diag[j % nb]);
+      ++pnz;
+    }
+    p_indptr.push_back(pnz);
+  }
+  nlohmann::json names = nlohmann::json::array();
+  for (std::size_t j = 0; j < n; ++j)
+    names.push_back(qp.var_name(static_cast<int>(j % nb), qp.step_of_block(static_cast<int>(j / nb))));
+  auto bounds = [](const std::vector<double>& b) {
+    nlohmann::json out = nlohmann::json::array();
+    for (double v : b) out.push_back(v >= kInfinity ? 1e30 : (v <= -kInfinity ? -1e30 : v));
+    return out;
+  };
+  nlohmann::json j;
+  j["format"] = "osqp-qp";
+  j["convention"] = "minimize 1/2 x'Px + q'x + constant subject to l <= Ax <= u; infinite "
+                    "bounds are +-1e30; P holds the upper triangle (here diagonal) in CSC";
+  j["units"] = "x in kW, kvar and kWh (variable_names); objective in CNY";
+  j["day"] = data.day;
+  j["t0"] = data.t0;
+  j["steps"] = H;
+  j["n"] = n;
+  j["m"] = m;
+  j["P"] = {{"format", "csc"}, {"triangle", "upper"}, {"shape", {n, n}},
+            {"indptr", p_indptr}, {"indices", p_indices}, {"data", p_data}};
+  j["q"] = std::vector<double>(qp.q.begin(), qp.q.begin() + n);
+  j["constant"] = qp.constant_per_step_cny * H;
+  j["A"] = {{"format", "csc"}, {"shape", {m, n}}, {"indptr", a_indptr}, {"indices", a_indices},
+            {"data", a_data}};
+  j["l"] = bounds(l);
+  j["u"] = bounds(u);
+  j["variable_names"] = names;
+  return j;
+}
+
+}  // namespace p2pgrid

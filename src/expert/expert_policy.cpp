@@ -1,0 +1,52 @@
+// ExpertPolicy (see expert_policy.hpp).
+#include "p2pgrid/expert/expert_policy.hpp"
+
+#include "p2pgrid/core/error.hpp"
+
+namespace p2pgrid {
+
+ExpertPolicy::ExpertPolicy(const Expert& expert, const EnvBatch& env)
+    : expert_(expert),
+      env_(env),
+      actions_(env.backend(), std::size_t(env.num_envs()) * env.num_agents() * kActionDim),
+      cost_(env.backend(), env.num_envs()) {
+  if (env.num_agents() != expert.spec().num_agents() ||
+      env.num_units() != expert.spec().num_units())
+    throw Error("ExpertPolicy: the expert and the env were built from different specs");
+}
+
+void ExpertPolicy::act() {
+  const int B = env_.num_envs(), U = env_.num_units(), A = env_.num_agents();
+  const std::vector<int> step = env_.to_host(env_.view().step, B);
+  const std::vector<int> day = env_.to_host(env_.view().day, B);
+  const int t = step[0];
+  for (int e = 1; e < B; ++e)
+    if (step[e] != t) throw Error("ExpertPolicy: envs are not in lockstep");
+  const int every = expert_.settings().resolve_every_steps;
+  bool due = plans_.size() != std::size_t(B) || t == 0 || (every > 0 && t % every == 0);
+  for (int e = 0; e < B && !due; ++e) due = plans_[e].day != day[e];
+  if (due) {
+    const std::vector<double> p_prev = env_.to_host(env_.view().unit_p_prev_kw, std::size_t(B) * U);
+    const std::vector<double> soc = env_.to_host(env_.view().unit_soc_kwh, std::size_t(B) * U);
+    std::vector<ExpertEnvData> data(B);
+    for (int e = 0; e < B; ++e) {
+      data[e].day = day[e];
+      data[e].t0 = t;
+      data[e].unit_p_prev_kw.assign(p_prev.begin() + std::size_t(e) * U,
+                                    p_prev.begin() + std::size_t(e + 1) * U);
+      data[e].unit_soc_kwh.assign(soc.begin() + std::size_t(e) * U,
+                                  soc.begin() + std::size_t(e + 1) * U);
+    }
+    const bool warm = plans_.size() == std::size_t(B) && t > 0;
+    plans_ = expert_.plan(std::move(data), warm ? &plans_ : nullptr);
+    ++replans_;
+    std::vector<double> cost(B);
+    for (int e = 0; e < B; ++e) cost[e] = plans_[e].objective_cny;
+    cost_.copy_from_host(cost.data(), B);
+  }
+  std::vector<float> a(std::size_t(B) * A * kActionDim);
+  for (int e = 0; e < B; ++e) expert_.actions(plans_[e], t, a.data() + std::size_t(e) * A * kActionDim);
+  actions_.copy_from_host(a.data(), a.size());
+}
+
+}  // namespace p2pgrid

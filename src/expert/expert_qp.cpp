@@ -1,0 +1,372 @@
+// Builds the expert's QP structure (rows, costs, voltage sensitivities) and each env's bounds.
+// Equation numbers: Lou et al. 2025, section II.
+#include "p2pgrid/expert/expert_qp.hpp"
+
+#include <cmath>
+
+#include "p2pgrid/core/error.hpp"
+#include "p2pgrid/powerflow/powerflow.hpp"
+
+namespace p2pgrid {
+namespace {
+
+const char* var_prefix(QpVar v) {
+  switch (v) {
+    case QpVar::kPCdg: return "p_cdg";
+    case QpVar::kPRdg: return "p_rdg";
+    case QpVar::kQRdg: return "q_rdg";
+    case QpVar::kPCharge: return "p_charge";
+    case QpVar::kPDischarge: return "p_discharge";
+    case QpVar::kSoc: return "soc";
+    case QpVar::kPCl: return "p_cl";
+    case QpVar::kPBuy: return "p_buy";
+    case QpVar::kPSell: return "p_sell";
+    case QpVar::kPP2pBuy: return "p_p2p_buy";
+    case QpVar::kPP2pSell: return "p_p2p_sell";
+    case QpVar::kPEx: return "p_ex";
+    case QpVar::kQEx: return "q_ex";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string ExpertQp::var_name(int local, int step) const {
+  const QpVarInfo& v = vars[local];
+  std::string s = std::string(var_prefix(v.kind)) + "[a" + std::to_string(v.agent);
+  if (v.unit >= 0) s += ",u" + std::to_string(v.unit);
+  return s + ",t" + std::to_string(step) + "]";
+}
+
+ExpertQp build_expert_qp(const EnvSpec& spec, int inverter_facets) {
+  if (inverter_facets < 4)
+    throw Error("expert.inverter_facets must be >= 4, got " + std::to_string(inverter_facets));
+  ExpertQp qp;
+  qp.inverter_facets = inverter_facets;
+  const int A = spec.num_agents();
+  const double dt = kStepHours;
+  auto add_var = [&](QpVar kind, int agent, int unit) {
+    qp.vars.push_back({kind, agent, unit});
+    return static_cast<int>(qp.vars.size()) - 1;
+  };
+  qp.unit_p_col.assign(spec.num_units(), -1);
+  qp.unit_soc_col.assign(spec.num_units(), -1);
+  // Per agent: variable indices, needed to write the rows.
+  struct AgentCols {
+    std::vector<int> cdg, rdg_p, rdg_q, charge, discharge, soc;
+    std::vector<int> cdg_unit, rdg_unit, bess_unit;
+    int cl, buy, sell, p2p_buy, p2p_sell, p_ex, q_ex;
+  };
+  std::vector<AgentCols> ac(A);
+  // Order: each prosumer's purely local variables first (grouped by prosumer), then the
+  // variables that couple prosumers or steps (SOC, CDG output, P2P, P_EX, Q_EX). Eliminating
+  // locals first keeps the Cholesky factor of a block sparse (block_cholesky.hpp).
+  for (int a = 0; a < A; ++a) {
+    for (int u = spec.agent_unit_begin[a]; u < spec.agent_unit_begin[a + 1]; ++u) {
+      const DeviceUnit& d = spec.units[u];
+      if (d.type == DeviceType::kBess) {
+        ac[a].charge.push_back(add_var(QpVar::kPCharge, a, u));
+        ac[a].discharge.push_back(add_var(QpVar::kPDischarge, a, u));
+        ac[a].bess_unit.push_back(u);
+      } else if (d.type != DeviceType::kCdg) {
+        ac[a].rdg_p.push_back(add_var(QpVar::kPRdg, a, u));
+        ac[a].rdg_q.push_back(add_var(QpVar::kQRdg, a, u));
+        ac[a].rdg_unit.push_back(u);
+      }
+    }
+    ac[a].cl = add_var(QpVar::kPCl, a, -1);
+    ac[a].buy = add_var(QpVar::kPBuy, a, -1);
+    ac[a].sell = add_var(QpVar::kPSell, a, -1);
+  }
+  for (int a = 0; a < A; ++a) {
+    for (int u = spec.agent_unit_begin[a]; u < spec.agent_unit_begin[a + 1]; ++u) {
+      const DeviceUnit& d = spec.units[u];
+      if (d.type == DeviceType::kCdg) {
+        ac[a].cdg.push_back(qp.unit_p_col[u] = add_var(QpVar::kPCdg, a, u));
+        ac[a].cdg_unit.push_back(u);
+      } else if (d.type == DeviceType::kBess) {
+        ac[a].soc.push_back(qp.unit_soc_col[u] = add_var(QpVar::kSoc, a, u));
+      }
+    }
+  }
+  for (int a = 0; a < A; ++a) {
+    ac[a].p2p_buy = add_var(QpVar::kPP2pBuy, a, -1);
+    ac[a].p2p_sell = add_var(QpVar::kPP2pSell, a, -1);
+    ac[a].p_ex = add_var(QpVar::kPEx, a, -1);
+    ac[a].q_ex = add_var(QpVar::kQEx, a, -1);
+  }
+  const int nb = static_cast<int>(qp.vars.size());
+  qp.block_vars = nb;
+
+  // Costs, eqs. (14)-(19), per step. The P2P price term lambda_P2P (buy - sell) sums to zero
+  // over prosumers (eq. 21), so it drops out of the social cost; the DSO fee remains.
+  qp.p_diag.assign(nb, 0.0);
+  qp.q.assign(std::size_t(qp.steps) * nb, 0.0);
+  for (int a = 0; a < A; ++a) {
+    const Prosumer& pr = spec.prosumers[a];
+    for (std::size_t k = 0; k < ac[a].cdg.size(); ++k) {
+      const DeviceUnit& d = spec.units[ac[a].cdg_unit[k]];
+      qp.p_diag[ac[a].cdg[k]] = 2.0 * d.cost_a_cny_per_kw2h * dt;  // 1/2 x'Px = a P^2 dt
+      qp.constant_per_step_cny += d.cost_c_cny_per_h * dt;
+    }
+    for (int t = 0; t < qp.steps; ++t) {
+      double* qt = qp.q.data() + std::size_t(qp.block_of_step(t)) * nb;
+      const double buy = spec.buy_cny_per_kwh[t / 4], sell = spec.sell_cny_per_kwh[t / 4];
+      for (std::size_t k = 0; k < ac[a].cdg.size(); ++k)
+        qt[ac[a].cdg[k]] = spec.units[ac[a].cdg_unit[k]].cost_b_cny_per_kwh * dt;
+      for (std::size_t k = 0; k < ac[a].charge.size(); ++k) {
+        const double g = spec.units[ac[a].bess_unit[k]].gamma_cny_per_kwh * dt;
+        qt[ac[a].charge[k]] = g;
+        qt[ac[a].discharge[k]] = g;
+      }
+      qt[ac[a].cl] = pr.cl_rho_cny_per_kwh * dt;
+      qt[ac[a].buy] = buy * dt;
+      qt[ac[a].sell] = -sell * dt;
+      qt[ac[a].p2p_buy] = spec.dso_fee_cny_per_kwh * dt;
+      qt[ac[a].p2p_sell] = spec.dso_fee_cny_per_kwh * dt;
+    }
+  }
+
+  auto row = [&](QpRow kind, int agent, int unit) -> QpRowInfo& {
+    qp.rows.push_back(QpRowInfo{kind, agent, unit, -1, {}, {}, {}, {}, 0.0});
+    return qp.rows.back();
+  };
+  // Bounds of every bounded variable (P_EX and Q_EX are free).
+  for (int j = 0; j < nb; ++j) {
+    const QpVarInfo& v = qp.vars[j];
+    if (v.kind == QpVar::kPEx || v.kind == QpVar::kQEx) continue;
+    QpRowInfo& r = row(QpRow::kBound, v.agent, v.unit);
+    r.cols = {j};
+    r.vals = {1.0};
+  }
+  for (int a = 0; a < A; ++a) {
+    const AgentCols& c = ac[a];
+    {  // eq. (9), the device side of P_EX
+      QpRowInfo& r = row(QpRow::kBalanceP, a, -1);
+      for (int j : c.cdg) r.cols.push_back(j), r.vals.push_back(1.0);
+      for (int j : c.rdg_p) r.cols.push_back(j), r.vals.push_back(1.0);
+      r.cols.push_back(c.cl), r.vals.push_back(1.0);
+      for (int j : c.charge) r.cols.push_back(j), r.vals.push_back(-1.0);
+      for (int j : c.discharge) r.cols.push_back(j), r.vals.push_back(1.0);
+      r.cols.push_back(c.p_ex), r.vals.push_back(-1.0);
+    }
+    {  // eq. (9), the market side: P_EX = -P_grid - P_P2P
+      QpRowInfo& r = row(QpRow::kExchange, a, -1);
+      r.cols = {c.p_ex, c.buy, c.sell, c.p2p_buy, c.p2p_sell};
+      r.vals = {1.0, 1.0, -1.0, 1.0, -1.0};
+    }
+    {  // reactive balance
+      QpRowInfo& r = row(QpRow::kBalanceQ, a, -1);
+      for (int j : c.rdg_q) r.cols.push_back(j), r.vals.push_back(1.0);
+      r.cols.push_back(c.q_ex), r.vals.push_back(-1.0);
+    }
+    for (std::size_t k = 0; k < c.soc.size(); ++k) {  // eq. (7)
+      const DeviceUnit& d = spec.units[c.bess_unit[k]];
+      QpRowInfo& r = row(QpRow::kSocDynamics, a, c.bess_unit[k]);
+      r.cols = {c.soc[k], c.charge[k], c.discharge[k]};
+      r.vals = {1.0, -dt * d.eta_charge, dt / d.eta_discharge};
+      r.prev_cols = {c.soc[k]};
+      r.prev_vals = {-1.0};
+    }
+    for (std::size_t k = 0; k < c.cdg.size(); ++k) {  // eq. (2)
+      QpRowInfo& r = row(QpRow::kRamp, a, c.cdg_unit[k]);
+      r.cols = {c.cdg[k]};
+      r.vals = {1.0};
+      r.prev_cols = {c.cdg[k]};
+      r.prev_vals = {-1.0};
+    }
+    // Eq. (4): facets of the inscribed K-gon whose normals point into P >= 0.
+    for (std::size_t k = 0; k < c.rdg_p.size(); ++k) {
+      for (int f = 0; f < inverter_facets; ++f) {
+        const double th = 2.0 * M_PI * f / inverter_facets;
+        if (std::cos(th) < -1e-12) continue;
+        QpRowInfo& r = row(QpRow::kInverter, a, c.rdg_unit[k]);
+        r.cols = {c.rdg_p[k], c.rdg_q[k]};
+        r.vals = {std::cos(th), std::sin(th)};
+      }
+    }
+  }
+  // Ties: one action column drives every unit of a kind (eq. 22), so the plan must be
+  // representable: unit u at the same fraction of its range as the agent's first unit. (RDG
+  // active power is a fraction of the step's availability, a data-dependent coefficient; only
+  // the agent's total matters there and the env reproduces it.)
+  for (int a = 0; a < A; ++a) {
+    const AgentCols& c = ac[a];
+    for (std::size_t k = 1; k < c.cdg.size(); ++k) {
+      const DeviceUnit& d0 = spec.units[c.cdg_unit[0]];
+      const DeviceUnit& dk = spec.units[c.cdg_unit[k]];
+      const double r0 = std::max(d0.p_max_kw - d0.p_min_kw, 1e-9);
+      const double rk = std::max(dk.p_max_kw - dk.p_min_kw, 1e-9);
+      QpRowInfo& r = row(QpRow::kTie, a, c.cdg_unit[k]);
+      r.cols = {c.cdg[k], c.cdg[0]};
+      r.vals = {1.0 / rk, -1.0 / r0};
+      r.tie_constant = dk.p_min_kw / rk - d0.p_min_kw / r0;
+    }
+    for (std::size_t k = 1; k < c.rdg_q.size(); ++k) {
+      QpRowInfo& r = row(QpRow::kTie, a, c.rdg_unit[k]);
+      r.cols = {c.rdg_q[k], c.rdg_q[0]};
+      r.vals = {1.0 / spec.units[c.rdg_unit[k]].s_max_kva,
+                -1.0 / spec.units[c.rdg_unit[0]].s_max_kva};
+    }
+    for (std::size_t k = 1; k < c.charge.size(); ++k) {
+      const double p0 = spec.units[c.bess_unit[0]].p_bess_max_kw;
+      const double pk = spec.units[c.bess_unit[k]].p_bess_max_kw;
+      QpRowInfo& r = row(QpRow::kTie, a, c.bess_unit[k]);
+      r.cols = {c.charge[k], c.discharge[k], c.charge[0], c.discharge[0]};
+      r.vals = {1.0 / pk, -1.0 / pk, -1.0 / p0, 1.0 / p0};
+    }
+  }
+  {  // eq. (21)
+    QpRowInfo& r = row(QpRow::kP2pBalance, -1, -1);
+    for (int a = 0; a < A; ++a) {
+      r.cols.push_back(ac[a].p2p_buy), r.vals.push_back(1.0);
+      r.cols.push_back(ac[a].p2p_sell), r.vals.push_back(-1.0);
+    }
+  }
+  // LinDistFlow voltage sensitivities from the path-impedance matrix of the radial feeder.
+  const Network& net = spec.network;
+  const FeederModel fm = FeederModel::build(net, net.name);
+  const int nbus = net.num_buses(), nz = nbus - 1;
+  std::vector<int> pos_of(nbus);
+  for (int k = 0; k < nbus; ++k) pos_of[fm.bus_at[k]] = k;
+  const double kw_per_pu = net.base_mva * 1e3;
+  qp.dv_dp.assign(std::size_t(nbus) * A, 0.0);
+  qp.dv_dq.assign(std::size_t(nbus) * A, 0.0);
+  for (int j = 0; j < nbus; ++j) {
+    const int pj = pos_of[j];
+    for (int a = 0; a < A; ++a) {
+      const int pa = pos_of[spec.prosumers[a].bus];
+      if (pj == 0 || pa == 0) continue;
+      const std::size_t z = std::size_t(pj - 1) * nz + (pa - 1);
+      qp.dv_dp[std::size_t(j) * A + a] = fm.z_re_pu[z] / kw_per_pu;
+      qp.dv_dq[std::size_t(j) * A + a] = fm.z_im_pu[z] / kw_per_pu;
+    }
+  }
+  for (int j = 0; j < nbus; ++j) {
+    if (j == net.slack_bus) continue;
+    qp.voltage_buses.push_back(j);
+    QpRowInfo& r = row(QpRow::kVoltage, -1, -1);
+    r.bus = j;
+    for (int a = 0; a < A; ++a) {
+      r.cols.push_back(ac[a].p_ex), r.vals.push_back(qp.dv_dp[std::size_t(j) * A + a]);
+      r.cols.push_back(ac[a].q_ex), r.vals.push_back(qp.dv_dq[std::size_t(j) * A + a]);
+    }
+  }
+  qp.block_rows = static_cast<int>(qp.rows.size());
+  return qp;
+}
+
+std::vector<double> linear_voltage_offsets(const EnvSpec& spec, const ExpertQp& qp, int day) {
+  // The other loads all follow load_pu(t): c_j,t = V_s - load_pu(t) w_j with
+  // w_j = sum_k (R_jk P_k + X_jk Q_k) x feeder_load_scale, in p.u.
+  const Network& net = spec.network;
+  const FeederModel fm = FeederModel::build(net, net.name);
+  const int nbus = net.num_buses(), nz = nbus - 1;
+  std::vector<int> pos_of(nbus);
+  for (int k = 0; k < nbus; ++k) pos_of[fm.bus_at[k]] = k;
+  const double kw_per_pu = net.base_mva * 1e3;
+  std::vector<double> w(nbus, 0.0);
+  for (int j = 0; j < nbus; ++j) {
+    const int pj = pos_of[j];
+    if (pj == 0) continue;
+    for (int k = 0; k < nbus; ++k) {
+      const int pk = pos_of[k];
+      if (pk == 0) continue;
+      const std::size_t z = std::size_t(pj - 1) * nz + (pk - 1);
+      w[j] += (fm.z_re_pu[z] * net.p_load_kw[k] + fm.z_im_pu[z] * net.q_load_kvar[k]) *
+              spec.feeder_load_scale / kw_per_pu;
+    }
+  }
+  std::vector<double> c(std::size_t(qp.steps) * nbus);
+  for (int t = 0; t < qp.steps; ++t) {
+    const double lp = spec.profiles.load_pu[std::size_t(day) * kStepsPerDay + t];
+    for (int j = 0; j < nbus; ++j) c[std::size_t(t) * nbus + j] = net.v_slack_pu - lp * w[j];
+  }
+  return c;
+}
+
+void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data,
+                   std::vector<double>& l, std::vector<double>& u) {
+  const int H = qp.steps - data.t0;
+  const int mb = qp.block_rows, nbus = spec.network.num_buses();
+  if (data.t0 < 0 || data.t0 >= qp.steps) throw Error("expert: t0 out of range");
+  l.assign(std::size_t(H) * mb, 0.0);
+  u.assign(std::size_t(H) * mb, 0.0);
+  const double cos_half = std::cos(M_PI / qp.inverter_facets);
+  for (int k = 0; k < H; ++k) {
+    const int t = qp.step_of_block(k);
+    const std::size_t idx = std::size_t(data.day) * kStepsPerDay + t;
+    const double load = spec.profiles.load_pu[idx];
+    const double pv = spec.profiles.pv_cf[idx], wind = spec.profiles.wind_cf[idx];
+    double* lk = l.data() + std::size_t(k) * mb;
+    double* uk = u.data() + std::size_t(k) * mb;
+    for (int r = 0; r < mb; ++r) {
+      const QpRowInfo& row = qp.rows[r];
+      double lo = 0, hi = 0;
+      switch (row.kind) {
+        case QpRow::kBound: {
+          const QpVarInfo& v = qp.vars[row.cols[0]];
+          const DeviceUnit* d = v.unit >= 0 ? &spec.units[v.unit] : nullptr;
+          const Prosumer& pr = spec.prosumers[v.agent];
+          switch (v.kind) {
+            case QpVar::kPCdg: lo = d->p_min_kw, hi = d->p_max_kw; break;
+            case QpVar::kPRdg:
+              lo = 0, hi = std::min(d->rating_kw * (d->type == DeviceType::kPv ? pv : wind),
+                                    d->s_max_kva);
+              break;
+            case QpVar::kQRdg: lo = -d->s_max_kva, hi = d->s_max_kva; break;
+            case QpVar::kPCharge:
+            case QpVar::kPDischarge: lo = 0, hi = d->p_bess_max_kw; break;
+            case QpVar::kSoc: lo = d->soc_min * d->energy_kwh, hi = d->soc_max * d->energy_kwh; break;
+            case QpVar::kPCl: lo = 0, hi = pr.cl_alpha * pr.load_peak_kw * load; break;
+            default: lo = 0, hi = kInfinity; break;  // buy, sell, P2P
+          }
+          break;
+        }
+        case QpRow::kBalanceP:
+          lo = hi = spec.prosumers[row.agent].load_peak_kw * load;
+          break;
+        case QpRow::kBalanceQ: {
+          const Prosumer& pr = spec.prosumers[row.agent];
+          lo = hi = pr.load_peak_kw * load * pr.tan_phi;
+          break;
+        }
+        case QpRow::kTie:
+          lo = hi = row.tie_constant;
+          break;
+        case QpRow::kExchange:
+        case QpRow::kP2pBalance:
+        case QpRow::kSocDynamics:
+          lo = hi = 0;
+          break;
+        case QpRow::kRamp: {
+          const double ramp = spec.units[row.unit].ramp_kw_per_step;
+          lo = -ramp, hi = ramp;
+          break;
+        }
+        case QpRow::kInverter:
+          lo = -kInfinity, hi = spec.units[row.unit].s_max_kva * cos_half;
+          break;
+        case QpRow::kVoltage: {
+          const double c = data.v_offset_pu[std::size_t(t) * nbus + row.bus];
+          lo = spec.v_min_pu - c, hi = spec.v_max_pu - c;
+          break;
+        }
+      }
+      // The first step of the horizon links to the env's state: move the known previous
+      // values (SOC at the start, CDG output of the step before) to the bounds.
+      if (k == H - 1 && !row.prev_cols.empty()) {
+        const int unit = row.unit;
+        const double prev = row.kind == QpRow::kSocDynamics ? data.unit_soc_kwh[unit]
+                                                             : data.unit_p_prev_kw[unit];
+        const double shift = row.prev_vals[0] * prev;
+        lo -= shift;
+        hi -= shift;
+      }
+      lk[r] = lo;
+      uk[r] = hi;
+    }
+  }
+}
+
+}  // namespace p2pgrid
