@@ -2,6 +2,7 @@
 // buses, tariff, market, reward, profiles. Every key is checked; errors name the key path.
 #include "p2pgrid/env/env_spec.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -177,7 +178,10 @@ EnvSpec build_env_spec(const Config& c) {
                                "cl_rho_cny_per_kwh", "devices"},
                {"name", "load_peak_kw", "devices"}, w);
     if (!portfolios[i]["name"].is_string()) throw Error(w + ".name: expected a string");
-    names.push_back(portfolios[i]["name"]);
+    const std::string name = portfolios[i]["name"];
+    if (std::find(names.begin(), names.end(), name) != names.end())
+      throw Error(w + ".name: portfolio '" + name + "' is defined twice");
+    names.push_back(name);
     parse_devices(portfolios[i]["devices"], w + ".devices");  // validate early
   }
   const json& prosumers = c.at("env.prosumers");

@@ -400,12 +400,8 @@ TEST(EnvBatch, LoadStateRejectsForeignBytesWithAClearMessage) {
   EXPECT_EQ(env.save_state(), good);
 }
 
-// BUG (src/env/env_batch.cpp, EnvBatch::load_state, the check
-// `if (n != buf.bytes() || pos + n > bytes.size()) throw Error("... different batch shape")`):
-// a state cut anywhere inside a buffer's data (a partly written checkpoint file) is reported as
-// "state is for a different batch shape", which sends the user looking for a shape mismatch.
-// Only a cut inside an 8-byte size header says "truncated state". The two conditions should
-// throw different messages.
+// Regression: a state cut inside a buffer's data (a partly written checkpoint) was reported as
+// "state is for a different batch shape"; only a cut inside a size header said "truncated".
 TEST(EnvBatch, LoadStateReportsATruncatedStateAsTruncated) {
   const EnvSpec& spec = test::default_env_spec();
   EnvBatch env(spec, Backend::kCpu, 2, test::default_cpu_powerflow());
@@ -416,13 +412,9 @@ TEST(EnvBatch, LoadStateReportsATruncatedStateAsTruncated) {
   EXPECT_NE(m.find("truncated"), std::string::npos) << m;
 }
 
-// BUG (src/env/env_batch.cpp, EnvBatch::load_state): the buffers are copied into the batch one
-// by one while the bytes are still being validated, so a state that turns out truncated or
-// mis-shaped after its first buffers (here: a state cut in half) throws p2pgrid::Error after
-// `step`, `day`, `rng`, ... have already been overwritten. A caller that catches the error is
-// left with a batch mixing two states (e.g. the step counter and RNG of the saved state with the
-// device state of the current one). load_state should validate every size first (or load into
-// scratch) and only then copy, like Config::merge's all-or-nothing rule.
+// Regression: load_state copied buffer after buffer while still validating, so a state found
+// truncated after its first buffers left the batch mixing two states (step counter and RNG of
+// one, device state of the other). A failed load must be all-or-nothing.
 TEST(EnvBatch, FailedLoadStateLeavesTheBatchUnchanged) {
   const EnvSpec& spec = test::default_env_spec();
   EnvBatch env(spec, Backend::kCpu, 2, test::default_cpu_powerflow());
@@ -436,11 +428,8 @@ TEST(EnvBatch, FailedLoadStateLeavesTheBatchUnchanged) {
   EXPECT_TRUE(env.save_state() == now) << "a failed load_state modified the batch";
 }
 
-// BUG (src/env/env_batch.cpp, EnvBatch::EnvBatch): the constructor zeroes agent_out, metrics,
-// last_episode, final_obs and reward but not price_p2p, and reset() does not write it either, so
-// view().price_p2p holds uninitialized memory (seen: 1.3e182) until the first step. Any reader of
-// the exported buffers right after reset (a learner wrapping them as tensors, a logger) gets
-// garbage that differs from run to run; zero it with the other outputs (m.price_p2p.zero()).
+// Regression: price_p2p was neither zeroed by the constructor nor written by reset(), so the
+// exported buffer held uninitialized memory (seen: 1.3e182) until the first step.
 TEST(EnvBatch, OutputsAreDefinedRightAfterReset) {
   const EnvSpec& spec = test::default_env_spec();
   const int B = 64, A = spec.num_agents();

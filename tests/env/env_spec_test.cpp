@@ -162,10 +162,8 @@ TEST(EnvSpecErrors, BusMustExistAndNotBeTheSlack) {
   EXPECT_MESSAGE_HAS(spec_error({"env.prosumers=[]"}), "env.prosumers", "non-empty");
 }
 
-// BUG (src/env/env_spec.cpp, build_env_spec, `pr.name = pj.contains("name") ?
-// pj["name"].get<std::string>() : ...`): a prosumer "name" that is not a string escapes as
-// nlohmann::json::type_error ("type must be string, but is number") instead of a p2pgrid::Error
-// naming env.prosumers[0].name; the CLI then reports an internal error instead of the key.
+// Regression: a non-string prosumer "name" escaped as nlohmann::json::type_error instead of a
+// p2pgrid::Error naming env.prosumers[0].name.
 TEST(EnvSpecErrors, ProsumerNameMustBeAString) {
   Config c = Config::defaults();
   c.set(R"(env.prosumers=[{"bus": 48, "portfolio": "industrial", "name": 5}])");
@@ -264,10 +262,7 @@ TEST(EnvSpecErrors, ScalarsOfTheSection) {
   EXPECT_MESSAGE_HAS(spec_error({"env.split=training"}), "training");
 }
 
-// BUG (src/env/env_spec.cpp, build_env_spec, `s.split = parse_split(c.string("env.split"))`):
-// the error is parse_split's bare 'unknown split "training" (valid: train, validation, test)'
-// without the key, against build_env_spec's contract that errors name the key path. A user
-// with several configs cannot tell which key holds the bad name (rollout.split holds one too).
+// Regression: a bad split name gave parse_split's bare message without the key env.split.
 TEST(EnvSpecErrors, BadSplitNamesTheKey) {
   EXPECT_MESSAGE_HAS(spec_error({"env.split=training"}), "env.split", "unknown split \"training\"");
 }
@@ -378,9 +373,8 @@ TEST(EnvProfilesJson, Errors) {
                      "not valid JSON");
 }
 
-// BUG (src/env/env_spec.cpp, year_profiles_from_json_text, `p.year = j["year"];` and
-// `p.num_days = j["num_days"];`): a "year" or "num_days" that is not a number (e.g. "2017")
-// escapes as nlohmann::json::type_error instead of a p2pgrid::Error naming the file and key.
+// Regression: a non-integer "year" or "num_days" escaped as nlohmann::json::type_error instead
+// of a p2pgrid::Error naming the file and the key.
 TEST(EnvProfilesJson, YearAndNumDaysMustBeIntegers) {
   for (const char* key : {"year", "num_days"}) {
     json j = json::parse(year_profiles_to_json_text(small_year()));
@@ -394,6 +388,27 @@ TEST(EnvProfilesJson, YearAndNumDaysMustBeIntegers) {
       msg = std::string("non-p2pgrid exception: ") + e.what();
     }
     EXPECT_MESSAGE_HAS(msg, "prof.json", key);
+  }
+}
+
+}  // namespace
+}  // namespace p2pgrid
+
+namespace p2pgrid {
+namespace {
+
+TEST(EnvSpecErrors, DuplicatePortfolioNameIsAnError) {
+  Config c = Config::defaults();
+  c.set(R"(env.portfolios=[{"name": "a", "load_peak_kw": 10, "devices": []},
+                          {"name": "a", "load_peak_kw": 20, "devices": []}])");
+  c.set(R"(env.prosumers=[{"bus": 48, "portfolio": "a"}])");
+  try {
+    build_env_spec(c);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("env.portfolios[1].name"), std::string::npos) << m;
+    EXPECT_NE(m.find("defined twice"), std::string::npos) << m;
   }
 }
 
