@@ -117,7 +117,7 @@ std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vecto
       throw Error("expert: bounds of env " + std::to_string(e) + " have the wrong size");
   iterates.resize(count);
   std::vector<AdmmInfo> info(count);
-  constexpr int kGroup = 8;
+  constexpr int kGroup = kAdmmGroup;
   const int groups = (count + kGroup - 1) / kGroup;
   int threads = settings_.threads;
 #if defined(_OPENMP)
@@ -133,7 +133,7 @@ std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vecto
   return info;
 }
 
-void ExpertAdmm::solve_group(int blocks, int first, int G,
+void ExpertAdmm::solve_group(int blocks, int first, int count,
                              const std::vector<std::vector<double>>& bl,
                              const std::vector<std::vector<double>>& bu,
                              std::vector<AdmmIterate>& iterates,
@@ -141,11 +141,14 @@ void ExpertAdmm::solve_group(int blocks, int first, int G,
   const int n = qp_.block_vars, m = qp_.block_rows;
   const std::size_t nh = std::size_t(blocks) * n, mh = std::size_t(blocks) * m;
   const AdmmSettings& s = settings_;
-  // Interleaved vectors: element i of env g at [i * G + g].
+  // Interleaved vectors: element i of lane g at [i * G + g]. A group always has G lanes (a
+  // compile-time width the compiler vectorizes); lanes past `count` repeat the first env and are
+  // ignored.
+  constexpr int G = kAdmmGroup;
   std::vector<double> x(nh * G, 0.0), xt(nh * G), rhs(nh * G), z(mh * G, 0.0), zt(mh * G),
       y(mh * G, 0.0), y_prev(mh * G, 0.0), lo(mh * G), hi(mh * G), w(mh * G), v(nh * G);
   for (int g = 0; g < G; ++g) {
-    const int e = first + g;
+    const int e = first + (g < count ? g : 0);
     for (std::size_t i = 0; i < mh; ++i) {
       const int r = static_cast<int>(i % m);
       const double L = bl[e][i], U = bu[e][i];
@@ -202,7 +205,8 @@ void ExpertAdmm::solve_group(int blocks, int first, int G,
       }
   };
   std::vector<char> done(G, 0);
-  int active = G;
+  for (int g = count; g < G; ++g) done[g] = 1;
+  int active = count;
   int iter = 0;
   std::shared_ptr<const BlockTridiagonalCholesky> kkt = kkt_;
   double rho_scale = 1.0;
@@ -320,7 +324,7 @@ void ExpertAdmm::solve_group(int blocks, int first, int G,
     }
   }
   // Unscale, objective.
-  for (int g = 0; g < G; ++g) {
+  for (int g = 0; g < count; ++g) {
     const int e = first + g;
     AdmmIterate& it = iterates[e];
     it.x.resize(nh);

@@ -110,14 +110,24 @@ void BlockTridiagonalCholesky::factor(int num_blocks, int n, std::vector<double>
   }
 }
 
-void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
-  const int n = n_;
+namespace {
+
+// The solve with the number of right-hand sides known at compile time (Cols > 0) or not (0):
+// a fixed count lets the compiler unroll and vectorize the loops across envs fully.
+template <int Cols>
+void block_solve(const BlockTridiagonalCholesky::Parts& f, int blocks, int cols_rt, double* x) {
+  const int cols = Cols > 0 ? Cols : cols_rt;
+  const int n = f.n;
+  const auto& link_rows_ = *f.link_rows;
+  const auto& l_sub_ = *f.l_sub;
+  const auto& l_diag_ = *f.l_diag;
+  const auto& inv_diag_ = *f.inv_diag;
   const std::size_t bs = std::size_t(n) * cols;  // one block of right-hand sides
   // Forward: L y = b.
   for (int k = 0; k < blocks; ++k) {
     double* xk = x + k * bs;
     if (k > 0) {
-      const Csr& ls = l_sub_[k - 1];
+      const BlockTridiagonalCholesky::Csr& ls = l_sub_[k - 1];
       const double* xp = x + (k - 1) * bs;
       for (std::size_t r = 0; r < link_rows_.size(); ++r) {
         double* dst = xk + std::size_t(link_rows_[r]) * cols;
@@ -128,7 +138,7 @@ void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
         }
       }
     }
-    const Csr& l = l_diag_[k];
+    const BlockTridiagonalCholesky::Csr& l = l_diag_[k];
     const double* inv = inv_diag_.data() + std::size_t(k) * n;
     for (int i = 0; i < n; ++i) {
       double* xi = xk + std::size_t(i) * cols;
@@ -144,7 +154,7 @@ void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
   for (int k = blocks - 1; k >= 0; --k) {
     double* xk = x + k * bs;
     if (k + 1 < blocks) {
-      const Csr& ls = l_sub_[k];
+      const BlockTridiagonalCholesky::Csr& ls = l_sub_[k];
       const double* xn = x + (k + 1) * bs;
       for (std::size_t r = 0; r < link_rows_.size(); ++r) {
         const double* src = xn + std::size_t(link_rows_[r]) * cols;
@@ -155,7 +165,7 @@ void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
         }
       }
     }
-    const Csr& l = l_diag_[k];
+    const BlockTridiagonalCholesky::Csr& l = l_diag_[k];
     const double* inv = inv_diag_.data() + std::size_t(k) * n;
     for (int i = n - 1; i >= 0; --i) {
       double* xi = xk + std::size_t(i) * cols;
@@ -166,6 +176,18 @@ void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
         for (int c = 0; c < cols; ++c) xj[c] -= lij * xi[c];
       }
     }
+  }
+}
+
+
+}  // namespace
+
+void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
+  const Parts parts{n_, &link_rows_, &l_diag_, &inv_diag_, &l_sub_};
+  if (cols == 8) {
+    block_solve<8>(parts, blocks, cols, x);
+  } else {
+    block_solve<0>(parts, blocks, cols, x);
   }
 }
 

@@ -32,6 +32,9 @@ struct AdmmSettings {
   int adaptive_rho_interval = 100;    // and at most once per this many iterations
 };
 
+/// Envs solved together with interleaved vectors (the width of the inner loops).
+constexpr int kAdmmGroup = 8;
+
 enum class SolveStatus : int { kSolved = 0, kMaxIterations = 1, kPrimalInfeasible = 2 };
 const char* to_string(SolveStatus s);
 

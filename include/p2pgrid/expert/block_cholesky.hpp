@@ -23,7 +23,6 @@ class BlockTridiagonalCholesky {
   int num_blocks() const { return num_blocks_; }
   int block_size() const { return n_; }
 
- private:
   /// Nonzeros of the strictly lower part of L_kk (CSR by row) and of the linked rows of
   /// L_(k+1),k, per block. Orderings that put the variables local to one prosumer first keep
   /// these sparse; the solves touch nonzeros only.
@@ -31,6 +30,16 @@ class BlockTridiagonalCholesky {
     std::vector<int> row_ptr, cols;
     std::vector<double> vals;
   };
+  /// Read-only views of the factor, for the solve kernels.
+  struct Parts {
+    int n;
+    const std::vector<int>* link_rows;
+    const std::vector<Csr>* l_diag;
+    const std::vector<double>* inv_diag;
+    const std::vector<Csr>* l_sub;
+  };
+
+ private:
   int num_blocks_ = 0, n_ = 0;
   std::vector<Csr> l_diag_;      // [num_blocks] strictly lower L_kk
   std::vector<double> inv_diag_; // [num_blocks, n] 1 / L_kk(i, i)
