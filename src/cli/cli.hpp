@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <map>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ void register_study_command();
 void register_config_commands();
 void register_env_commands();
 void register_expert_commands();
+
+/// Plays rollout.days whole days of rollout.split with rollout.policy (zero, random, expert) and
+/// returns the report: per-day and mean metrics (see docs/env.md). Writes rollout.trace if set.
+nlohmann::json play_rollout(Config& config);
 
 /// CPU worker threads OpenMP will use (1 without OpenMP).
 int cpu_threads();

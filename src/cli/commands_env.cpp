@@ -46,9 +46,9 @@ void policy_actions(const std::string& policy, std::uint64_t seed, int step, int
   }
 }
 
-int run_rollout(Invocation& inv) {
-  Config& cfg = inv.config;
-  if (inv.has("--json")) cfg.set("output.format=json");
+}  // namespace
+
+json play_rollout(Config& cfg) {
   cfg.set("env.split=" + cfg.string("rollout.split"));
   const EnvSpec spec = build_env_spec(cfg);
   const PowerFlowChoice pf = resolve_powerflow_config(cfg);
@@ -129,12 +129,27 @@ int run_rollout(Invocation& inv) {
   }
   report["days"] = per_day;
   report["mean"] = day_metrics(mean.data());
+  report["network"] = spec.network.name;
+  if (!trace_path.empty()) write_text_file_atomic(trace_path, trace.str());
+  return report;
+}
+
+namespace {
+
+int run_rollout(Invocation& inv) {
+  Config& cfg = inv.config;
+  if (inv.has("--json")) cfg.set("output.format=json");
+  const json report = play_rollout(cfg);
+  const std::vector<json> per_day = report["days"];
+  const std::string policy = report["policy"];
+  const int days = static_cast<int>(per_day.size());
   if (cfg.string("output.format") == "json") {
     std::cout << report.dump(2) << "\n";
   } else {
-    std::cout << "rollout: policy " << policy << ", " << days << " " << split_name(spec.split)
-              << " days, " << A << " prosumers on " << spec.network.name << " ("
-              << to_string(pf.backend) << ")\n"
+    std::cout << "rollout: policy " << policy << ", " << days << " "
+              << report["split"].get<std::string>() << " days, " << report["agents"].get<int>()
+              << " prosumers on " << report["network"].get<std::string>() << " ("
+              << report["backend"].get<std::string>() << ")\n"
               << "  day   cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate  viol_mean_pu"
                  "  nonconv     reward\n"
               << std::fixed;
@@ -151,7 +166,6 @@ int run_rollout(Invocation& inv) {
     for (const json& d : per_day) row(std::to_string(d["day"].get<int>()), d);
     row("mean", report["mean"]);
   }
-  if (!trace_path.empty()) write_text_file_atomic(trace_path, trace.str());
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/rollout.json", report.dump(2) + "\n");
     inv.write_resolved_config();

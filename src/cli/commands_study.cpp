@@ -1,6 +1,7 @@
 // `p2pgrid study`: the main job until the learner lands. On the configured feeder (default the
 // embedded IEEE 141-bus) it solves the base case with both methods, scans load and PV levels in
-// one batch, times the batched solver, and prints a readable summary (study.json with --out).
+// one batch, times the batched solver, plays test days of the P2P env under the zero, random and
+// expert policies, and prints a readable summary (study.json with --out).
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -141,6 +142,29 @@ int run_study(Invocation& inv) {
             << ", median of 5)\n";
   report["throughput_power_flows_per_s"] = rate;
 
+  // 4. The P2P trading env (20 prosumers) on the first test days under three policies; the
+  //    expert's plan cost is what the policies are scored against.
+  const int days = static_cast<int>(inv.config.integer("rollout.days"));
+  std::cout << "\nP2P trading env: " << days << " test day(s), mean per day\n"
+            << "  policy     cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate     reward\n";
+  json policies = json::object();
+  for (const char* policy : {"zero", "random", "expert"}) {
+    Config cfg = inv.config;
+    cfg.set(std::string("rollout.policy=") + policy);
+    cfg.set("rollout.split=test");
+    cfg.set("rollout.trace=");
+    const json r = play_rollout(cfg);
+    const json& m = r["mean"];
+    std::cout << "  " << std::left << std::setw(7) << policy << std::right << std::setprecision(1)
+              << std::setw(11) << m["cost_cny"].get<double>() << std::setw(10)
+              << m["p2p_kwh"].get<double>() << std::setw(12) << m["grid_import_kwh"].get<double>()
+              << std::setw(12) << m["grid_export_kwh"].get<double>() << std::setprecision(4)
+              << std::setw(11) << m["violation_rate"].get<double>() << std::setprecision(1)
+              << std::setw(11) << m["reward"].get<double>() << "\n";
+    policies[policy] = r;
+  }
+  report["env"] = policies;
+
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/study.json", report.dump(2) + "\n");
     inv.write_resolved_config();
@@ -154,9 +178,11 @@ int run_study(Invocation& inv) {
 void register_study_command() {
   Command study;
   study.name = "study";
-  study.summary = "the default study: base case, load/PV scan and throughput on the feeder";
-  study.usage = "[--network FILE] [--backend cpu|cuda] [--out DIR]";
-  study.aliases = {{"--network", "network.file"}, {"--backend", "powerflow.backend"}};
+  study.summary = "the default study: power flow (base case, load/PV scan, throughput) and the "
+                  "P2P env under zero, random and expert policies";
+  study.usage = "[--network FILE] [--backend cpu|cuda] [--days N] [--out DIR]";
+  study.aliases = {{"--network", "network.file"}, {"--backend", "powerflow.backend"},
+                   {"--days", "rollout.days"}};
   study.run = run_study;
   registry().push_back(study);
 }
