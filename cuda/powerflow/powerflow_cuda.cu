@@ -100,23 +100,16 @@ __global__ void zbus_update_kernel(FeederView<Real> f, SweepSettings<Real> s, Po
   const int env = blockIdx.x * blockDim.x + threadIdx.x;
   if (env >= batch || !active[env]) return;
   const SweepEnv<Real> e = env_view(io, scratch, env, batch, f.num_buses, f.num_branches);
-  Real dv_max = 0;
-  bool diverged = false;
+  VoltageUpdate<Real> update;
   for (int k = 1; k < f.num_buses; ++k) {
     const long long idx = static_cast<long long>(k - 1) * batch + env;
-    const Real vr = e.v_re[0] - w[idx].x, vi = e.v_im[0] - w[idx].y;
-    const Real dr = vr - e.v_re[k], di = vi - e.v_im[k];
-    const Real dv2 = dr * dr + di * di;
-    dv_max = dv2 > dv_max ? dv2 : dv_max;
-    if (!(vr * vr + vi * vi >= s.min_voltage_pu * s.min_voltage_pu)) diverged = true;
-    e.v_re[k] = vr;
-    e.v_im[k] = vi;
+    update.store(e, s, k, e.v_re[0] - w[idx].x, e.v_im[0] - w[idx].y);
   }
   const int it = ++io.iterations[env];
-  if (dv_max < s.tolerance_pu * s.tolerance_pu && !diverged) {
+  if (update.converged(s)) {
     io.converged[env] = 1;
     active[env] = 0;
-  } else if (diverged || it >= s.max_iterations) {
+  } else if (update.diverged || it >= s.max_iterations) {
     active[env] = 0;
   } else {
     atomicAdd(still_active, 1);

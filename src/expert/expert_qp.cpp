@@ -242,6 +242,21 @@ ExpertQp build_expert_qp(const EnvSpec& spec, int inverter_facets) {
       qp.dv_dq[std::size_t(j) * A + a] = fm.z_im_pu[z] / kw_per_pu;
     }
   }
+  // The other loads all follow load_pu(t), so c_j,t = V_s - load_pu(t) w_j with
+  // w_j = sum_k (R_jk P_k + X_jk Q_k) x feeder_load_scale, in p.u.
+  qp.load_voltage_drop_pu.assign(nbus, 0.0);
+  for (int j = 0; j < nbus; ++j) {
+    const int pj = pos_of[j];
+    if (pj == 0) continue;
+    for (int k = 0; k < nbus; ++k) {
+      const int pk = pos_of[k];
+      if (pk == 0) continue;
+      const std::size_t z = std::size_t(pj - 1) * nz + (pk - 1);
+      qp.load_voltage_drop_pu[j] +=
+          (fm.z_re_pu[z] * net.p_load_kw[k] + fm.z_im_pu[z] * net.q_load_kvar[k]) *
+          spec.feeder_load_scale / kw_per_pu;
+    }
+  }
   for (int j = 0; j < nbus; ++j) {
     if (j == net.slack_bus) continue;
     qp.voltage_buses.push_back(j);
@@ -257,30 +272,13 @@ ExpertQp build_expert_qp(const EnvSpec& spec, int inverter_facets) {
 }
 
 std::vector<double> linear_voltage_offsets(const EnvSpec& spec, const ExpertQp& qp, int day) {
-  // The other loads all follow load_pu(t): c_j,t = V_s - load_pu(t) w_j with
-  // w_j = sum_k (R_jk P_k + X_jk Q_k) x feeder_load_scale, in p.u.
   const Network& net = spec.network;
-  const FeederModel fm = FeederModel::build(net, net.name);
-  const int nbus = net.num_buses(), nz = nbus - 1;
-  std::vector<int> pos_of(nbus);
-  for (int k = 0; k < nbus; ++k) pos_of[fm.bus_at[k]] = k;
-  const double kw_per_pu = net.base_mva * 1e3;
-  std::vector<double> w(nbus, 0.0);
-  for (int j = 0; j < nbus; ++j) {
-    const int pj = pos_of[j];
-    if (pj == 0) continue;
-    for (int k = 0; k < nbus; ++k) {
-      const int pk = pos_of[k];
-      if (pk == 0) continue;
-      const std::size_t z = std::size_t(pj - 1) * nz + (pk - 1);
-      w[j] += (fm.z_re_pu[z] * net.p_load_kw[k] + fm.z_im_pu[z] * net.q_load_kvar[k]) *
-              spec.feeder_load_scale / kw_per_pu;
-    }
-  }
+  const int nbus = net.num_buses();
   std::vector<double> c(std::size_t(qp.steps) * nbus);
   for (int t = 0; t < qp.steps; ++t) {
     const double lp = spec.profiles.load_pu[std::size_t(day) * kStepsPerDay + t];
-    for (int j = 0; j < nbus; ++j) c[std::size_t(t) * nbus + j] = net.v_slack_pu - lp * w[j];
+    for (int j = 0; j < nbus; ++j)
+      c[std::size_t(t) * nbus + j] = net.v_slack_pu - lp * qp.load_voltage_drop_pu[j];
   }
   return c;
 }

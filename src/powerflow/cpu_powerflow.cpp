@@ -111,18 +111,11 @@ class CpuPowerFlowSolver final : public PowerFlowSolver {
           w_im[k] += zr[k] * ii + zi[k] * ir;
         }
       }
-      Real dv_max = 0;
-      bool diverged = false;
-      for (int k = 1; k < n; ++k) {
-        const Real vr = e.v_re[0] - w_re[k - 1], vi = e.v_im[0] - w_im[k - 1];
-        const Real dr = vr - e.v_re[k], di = vi - e.v_im[k];
-        dv_max = std::max(dv_max, dr * dr + di * di);
-        if (!(vr * vr + vi * vi >= s.min_voltage_pu * s.min_voltage_pu)) diverged = true;
-        e.v_re[k] = vr;
-        e.v_im[k] = vi;
-      }
-      if (diverged) break;
-      if (dv_max < s.tolerance_pu * s.tolerance_pu) {
+      VoltageUpdate<Real> update;
+      for (int k = 1; k < n; ++k)
+        update.store(e, s, k, e.v_re[0] - w_re[k - 1], e.v_im[0] - w_im[k - 1]);
+      if (update.diverged) break;
+      if (update.converged(s)) {
         converged = true;
         break;
       }

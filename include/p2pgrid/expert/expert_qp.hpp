@@ -79,6 +79,8 @@ struct ExpertQp {
   // Voltage sensitivity of bus j to agent i's P_EX and Q_EX, p.u. per kW: R_ji / kw_per_pu.
   std::vector<double> dv_dp, dv_dq;  // [num_buses, num_agents]
   std::vector<int> voltage_buses;    // buses with voltage rows (all but the slack)
+  // Voltage drop at each bus caused by the feeder's other loads at load_pu = 1, p.u. [num_buses].
+  std::vector<double> load_voltage_drop_pu;
 
   int block_of_step(int t) const { return steps - 1 - t; }
   int step_of_block(int k) const { return steps - 1 - k; }

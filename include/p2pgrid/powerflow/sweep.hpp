@@ -83,6 +83,27 @@ P2P_HD void sweep_start(const FeederView<Real>& f, const SweepEnv<Real>& e) {
   }
 }
 
+/// One iteration's voltage updates: stores V at position k and tracks the largest change and
+/// divergence (a voltage below min_voltage_pu, or NaN). Shared by the sweep and the Z-bus method.
+template <class Real>
+struct VoltageUpdate {
+  Real dv2_max = 0;
+  bool diverged = false;
+  P2P_HD void store(const SweepEnv<Real>& e, const SweepSettings<Real>& s, int k, Real vr,
+                    Real vi) {
+    const Real dr = vr - e.v_re[k], di = vi - e.v_im[k];
+    const Real dv2 = dr * dr + di * di;
+    dv2_max = dv2 > dv2_max ? dv2 : dv2_max;
+    // NaN fails every comparison, so test the good case.
+    if (!(vr * vr + vi * vi >= s.min_voltage_pu * s.min_voltage_pu)) diverged = true;
+    e.v_re[k] = vr;
+    e.v_im[k] = vi;
+  }
+  P2P_HD bool converged(const SweepSettings<Real>& s) const {
+    return !diverged && dv2_max < s.tolerance_pu * s.tolerance_pu;
+  }
+};
+
 /// Backward sweep: branch currents J from bus currents I(V). Leaves J consistent with V.
 template <class Real>
 P2P_HD void sweep_backward(const FeederView<Real>& f, const SweepEnv<Real>& e) {
@@ -165,25 +186,15 @@ P2P_HD int sweep_power_flow(const FeederView<Real>& f, const SweepSettings<Real>
   while (it < s.max_iterations) {
     ++it;
     sweep_backward(f, e);
-    Real dv_max = 0;
-    bool diverged = false;
+    VoltageUpdate<Real> update;
     for (int k = 1; k < n; ++k) {
       const int p_k = f.parent_pos[k];
       const Real r = f.r_pu[k], x = f.x_pu[k];
       const Real jr = e.j_re[k], ji = e.j_im[k];
-      const Real vr = e.v_re[p_k] - (r * jr - x * ji);
-      const Real vi = e.v_im[p_k] - (r * ji + x * jr);
-      const Real dr = vr - e.v_re[k], di = vi - e.v_im[k];
-      const Real dv2 = dr * dr + di * di;
-      dv_max = dv2 > dv_max ? dv2 : dv_max;
-      const Real vm2 = vr * vr + vi * vi;
-      // NaN fails every comparison, so test the good case.
-      if (!(vm2 >= s.min_voltage_pu * s.min_voltage_pu)) diverged = true;
-      e.v_re[k] = vr;
-      e.v_im[k] = vi;
+      update.store(e, s, k, e.v_re[p_k] - (r * jr - x * ji), e.v_im[p_k] - (r * ji + x * jr));
     }
-    if (diverged) break;
-    if (dv_max < s.tolerance_pu * s.tolerance_pu) {
+    if (update.diverged) break;
+    if (update.converged(s)) {
       converged = true;
       break;
     }
