@@ -211,6 +211,28 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
   std::shared_ptr<const BlockTridiagonalCholesky> kkt = kkt_;
   double rho_scale = 1.0;
   int last_rho_update = 0;
+  // A lane's result is taken when it terminates: the group goes on iterating for the others.
+  std::vector<char> stored(G, 0);
+  auto store_lane = [&](int g) {
+    const int e = first + g;
+    AdmmIterate& it = iterates[e];
+    it.x.resize(nh);
+    it.z.resize(mh);
+    it.y.resize(mh);
+    double obj = qp_.constant_per_step_cny * blocks;
+    for (std::size_t i = 0; i < nh; ++i) {
+      const double xi = x[i * G + g] * d_[i % n];
+      it.x[i] = xi;
+      obj += 0.5 * qp_.p_diag[i % n] * xi * xi + qp_.q[i] * xi;
+    }
+    for (std::size_t i = 0; i < mh; ++i) {
+      it.z[i] = z[i * G + g] / e_[i % m];
+      it.y[i] = y[i * G + g] * e_[i % m] / cost_scale_;
+    }
+    info[e].objective_cny = obj;
+    if (info[e].iterations == 0) info[e].iterations = iter;
+    stored[g] = 1;
+  };
   const double alpha = s.alpha;
   while (active > 0 && iter < s.max_iterations) {
     ++iter;
@@ -283,6 +305,7 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
         inf.status = SolveStatus::kSolved;
         done[g] = 1;
         --active;
+        store_lane(g);
         continue;
       }
       // Primal infeasibility certificate: dy = y - y_prev with A'dy ~ 0 and u'dy+ + l'dy- < 0.
@@ -310,6 +333,7 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
           inf.status = SolveStatus::kPrimalInfeasible;
           done[g] = 1;
           --active;
+          store_lane(g);
         }
       }
     }
@@ -323,26 +347,8 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
       }
     }
   }
-  // Unscale, objective.
-  for (int g = 0; g < count; ++g) {
-    const int e = first + g;
-    AdmmIterate& it = iterates[e];
-    it.x.resize(nh);
-    it.z.resize(mh);
-    it.y.resize(mh);
-    double obj = qp_.constant_per_step_cny * blocks;
-    for (std::size_t i = 0; i < nh; ++i) {
-      const double xi = x[i * G + g] * d_[i % n];
-      it.x[i] = xi;
-      obj += 0.5 * qp_.p_diag[i % n] * xi * xi + qp_.q[i] * xi;
-    }
-    for (std::size_t i = 0; i < mh; ++i) {
-      it.z[i] = z[i * G + g] / e_[i % m];
-      it.y[i] = y[i * G + g] * e_[i % m] / cost_scale_;
-    }
-    info[e].objective_cny = obj;
-    if (info[e].iterations == 0) info[e].iterations = iter;
-  }
+  for (int g = 0; g < count; ++g)
+    if (!stored[g]) store_lane(g);
 }
 
 }  // namespace p2pgrid

@@ -6,6 +6,7 @@
 #include <regex>
 #include <set>
 
+#include "support/errors.hpp"
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/io.hpp"
@@ -13,21 +14,14 @@
 namespace p2pgrid {
 namespace {
 
+using test::error_of;
+
 using nlohmann::json;
 
 Config small() {
   return Config(json::parse(R"({"powerflow": {"backend": "cpu", "tolerance_pu": 1e-9,
                                               "max_iterations": 50},
                                 "output": {"format": "text"}})"));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(Config, SetOverridesWithTypedValues) {

@@ -1,5 +1,6 @@
 // Tests of the year profiles (generator fitted to Elia 2017, CSV importer with its gap / DST
 // rules, day split) and of the pcg32 RNG they draw from.
+#include "support/errors.hpp"
 #include "p2pgrid/env/profiles.hpp"
 
 #include <gtest/gtest.h>
@@ -22,6 +23,8 @@
 
 namespace p2pgrid {
 namespace {
+
+using test::error_of;
 
 constexpr int kSteps = YearProfiles::kStepsPerDay;
 
@@ -182,15 +185,6 @@ TEST(ProfileFitTest, ShippedFitParsesAndNamesItsSource) {
 // Loads the shipped fit as JSON so a test can break one key.
 nlohmann::json shipped_json() {
   return nlohmann::json::parse(read_text_file(default_profile_fit_path()));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(ProfileFitTest, UnknownKeyIsAnError) {

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "support/errors.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/network/network.hpp"
 #include "support/shared_data.hpp"
@@ -14,20 +15,8 @@
 namespace p2pgrid {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-void expect_mentions(const std::string& msg, std::initializer_list<std::string> parts) {
-  for (const std::string& p : parts) {
-    EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
-  }
-}
+using test::error_of;
+using test::expect_mentions;
 
 // 1-based line of the first occurrence of `needle` in `text`.
 int line_of(const std::string& text, const std::string& needle) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/errors.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/io.hpp"
 #include "p2pgrid/network/network.hpp"
@@ -16,22 +17,10 @@
 namespace p2pgrid {
 namespace {
 
+using test::error_of;
+using test::expect_mentions;
+
 using nlohmann::json;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-void expect_mentions(const std::string& msg, std::initializer_list<std::string> parts) {
-  for (const std::string& p : parts) {
-    EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
-  }
-}
 
 // Every field, compared exactly (no tolerance: the JSON keeps full precision).
 void expect_same_network(const Network& a, const Network& b, bool compare_names = true) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/errors.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/network/network.hpp"
 #include "support/shared_data.hpp"
@@ -17,20 +18,8 @@
 namespace p2pgrid {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-void expect_mentions(const std::string& msg, std::initializer_list<std::string> parts) {
-  for (const std::string& p : parts) {
-    EXPECT_NE(msg.find(p), std::string::npos) << "missing \"" << p << "\" in: " << msg;
-  }
-}
+using test::error_of;
+using test::expect_mentions;
 
 // Buses numbered 10, 20, 30, ... (index i has case number 10 (i + 1)); branches by index.
 Network make_network(int num_buses, const std::vector<std::pair<int, int>>& branches,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/errors.hpp"
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/env/env_batch.hpp"
@@ -55,16 +56,6 @@ inline std::vector<float> random_actions(std::mt19937_64& rng, int num_envs, int
     }
   }
   return a;
-}
-
-/// The message of the p2pgrid::Error thrown by f, or "(no error)".
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 /// Index of the agent's units of a type in the spec, in unit order.
