@@ -4,12 +4,12 @@
 // GEMM (cuBLAS) W^T[B, n-1] = I^T[B, n-1] Z[n-1, n-1] with Z shared by all envs.
 #include <cublas_v2.h>
 #include <cuComplex.h>
-#include <nvtx3/nvToolsExt.h>
 
 #include <memory>
 #include <vector>
 
 #include "p2pgrid/core/device.hpp"
+#include "p2pgrid/core/nvtx.hpp"
 #include "p2pgrid/cuda/check.cuh"
 #include "p2pgrid/powerflow/powerflow.hpp"
 
@@ -212,11 +212,10 @@ class CudaPowerFlowSolver final : public PowerFlowSolver {
     if (scratch_.size() < scratch_bytes) scratch_ = DeviceBuffer<char>(Backend::kCuda, scratch_bytes);
     Real* scratch = reinterpret_cast<Real*>(scratch_.data());
     if (!zbus_) {
-      nvtxRangePushA("powerflow.sweep");
+      NvtxRange range("powerflow.sweep");
       sweep_kernel<Real><<<blocks_for(batch), kThreads>>>(f, s, io, scratch, batch);
       P2P_CUDA_CHECK(cudaGetLastError());
       P2P_CUDA_CHECK(cudaDeviceSynchronize());
-      nvtxRangePop();
       return;
     }
     using Complex = typename ComplexOf<Real>::type;
@@ -227,7 +226,7 @@ class CudaPowerFlowSolver final : public PowerFlowSolver {
     if (!counter_.size()) counter_ = DeviceBuffer<int>(Backend::kCuda, 1);
     Complex* current = reinterpret_cast<Complex*>(complex_.data());
     Complex* w = current + static_cast<size_t>(nz) * batch;
-    nvtxRangePushA("powerflow.zbus");
+    NvtxRange range("powerflow.zbus");
     zbus_start_kernel<Real><<<blocks_for(batch), kThreads>>>(f, io, scratch, active_.data(), batch);
     P2P_CUDA_CHECK(cudaGetLastError());
     for (int it = 0; it < settings_.max_iterations; ++it) {
@@ -247,7 +246,6 @@ class CudaPowerFlowSolver final : public PowerFlowSolver {
     zbus_finish_kernel<Real><<<blocks_for(batch), kThreads>>>(f, io, scratch, batch);
     P2P_CUDA_CHECK(cudaGetLastError());
     P2P_CUDA_CHECK(cudaDeviceSynchronize());
-    nvtxRangePop();
   }
 
   PowerFlowSettings settings_;

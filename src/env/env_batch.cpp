@@ -6,30 +6,13 @@
 #include <cstring>
 
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/nvtx.hpp"
 #if defined(P2P_HAVE_CUDA)
-#include <nvtx3/nvToolsExt.h>
-
 #include "p2pgrid/env/env_cuda.hpp"
 #endif
 
 namespace p2pgrid {
 namespace {
-
-// NVTX ranges make an Nsight timeline read like the algorithm; no-ops without CUDA.
-struct Range {
-  explicit Range(const char* name) {
-#if defined(P2P_HAVE_CUDA)
-    nvtxRangePushA(name);
-#else
-    (void)name;
-#endif
-  }
-  ~Range() {
-#if defined(P2P_HAVE_CUDA)
-    nvtxRangePop();
-#endif
-  }
-};
 
 template <class T>
 DeviceBuffer<T> upload(Backend backend, const std::vector<T>& host) {
@@ -240,7 +223,7 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
 EnvBatch::~EnvBatch() = default;
 
 void EnvBatch::reset(std::uint64_t seed, const std::vector<int>& day_ids) {
-  Range range("env.reset");
+  NvtxRange range("env.reset");
   if (!day_ids.empty()) {
     if (day_ids.size() != static_cast<std::size_t>(num_envs_))
       throw Error("EnvBatch::reset: day_ids has " + std::to_string(day_ids.size()) +
@@ -267,7 +250,7 @@ void EnvBatch::reset(std::uint64_t seed, const std::vector<int>& day_ids) {
 }
 
 void EnvBatch::step(const float* actions) {
-  Range range("env.step");
+  NvtxRange range("env.step");
   Impl& m = *impl_;
   const int nb = num_buses();
   const long long A = num_agents();
@@ -278,20 +261,20 @@ void EnvBatch::step(const float* actions) {
     if (backend_ == Backend::kCuda) {
 #if defined(P2P_HAVE_CUDA)
       {
-        Range r("env.market");
+        NvtxRange r("env.market");
         detail::cuda_env_apply<Real>(params_, view_, actions, p_inj, q_inj);
       }
       {
-        Range r("env.powerflow");
+        NvtxRange r("env.powerflow");
         m.solver->solve(num_envs_, pf.io());
       }
-      Range r("env.reward");
+      NvtxRange r("env.reward");
       detail::cuda_env_finish<Real>(params_, view_, pf.vm_pu.data(), pf.converged.data());
 #endif
       return;
     }
     {
-      Range r("env.market");
+      NvtxRange r("env.market");
 #pragma omp parallel for schedule(static)
       for (int e = 0; e < num_envs_; ++e)
         env_apply_actions<Real>(params_, env_state_of(view_, e), actions + e * A * kActionDim,
@@ -299,10 +282,10 @@ void EnvBatch::step(const float* actions) {
                                 q_inj + std::size_t(e) * nb);
     }
     {
-      Range r("env.powerflow");
+      NvtxRange r("env.powerflow");
       m.solver->solve(num_envs_, pf.io());
     }
-    Range r("env.reward");
+    NvtxRange r("env.reward");
     const Real* vm = pf.vm_pu.data();
     const std::uint8_t* conv = pf.converged.data();
 #pragma omp parallel for schedule(static)

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/nvtx.hpp"
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -108,6 +109,7 @@ std::shared_ptr<const BlockTridiagonalCholesky> ExpertAdmm::factor_for(double rh
 std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vector<double>>& l,
                                         const std::vector<std::vector<double>>& u,
                                         std::vector<AdmmIterate>& iterates) const {
+  NvtxRange range("expert.admm");
   const int count = static_cast<int>(l.size());
   if (blocks < 1 || blocks > qp_.steps) throw Error("expert: horizon out of range");
   if (u.size() != l.size()) throw Error("expert: bounds l and u differ in count");

@@ -7,6 +7,7 @@
 
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/nvtx.hpp"
 
 namespace p2pgrid {
 
@@ -58,6 +59,7 @@ ExpertEnvData Expert::initial_data(int day) const {
 
 std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
                                      const std::vector<ExpertPlan>* warm) const {
+  NvtxRange range("expert.plan");
   const ExpertQp& qp = admm_.qp();
   const int count = static_cast<int>(envs.size());
   std::vector<ExpertPlan> plans(count);
@@ -100,6 +102,7 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
 }
 
 void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
+  NvtxRange range("expert.dso_verification");
   const ExpertQp& qp = admm_.qp();
   const Network& net = spec_.network;
   const int nbus = net.num_buses(), A = spec_.num_agents(), n = qp.block_vars;

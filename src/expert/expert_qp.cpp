@@ -180,9 +180,12 @@ ExpertQp build_expert_qp(const EnvSpec& spec, int inverter_facets) {
       for (int f = 0; f < inverter_facets; ++f) {
         const double th = 2.0 * M_PI * f / inverter_facets;
         if (std::cos(th) < -1e-12) continue;
+        // Exact zeros (facets at 0 and +-90 degrees) are left out of the row.
+        const double cp = std::abs(std::cos(th)) < 1e-12 ? 0.0 : std::cos(th);
+        const double sq = std::abs(std::sin(th)) < 1e-12 ? 0.0 : std::sin(th);
         QpRowInfo& r = row(QpRow::kInverter, a, c.rdg_unit[k]);
-        r.cols = {c.rdg_p[k], c.rdg_q[k]};
-        r.vals = {std::cos(th), std::sin(th)};
+        if (cp != 0.0) r.cols.push_back(c.rdg_p[k]), r.vals.push_back(cp);
+        if (sq != 0.0) r.cols.push_back(c.rdg_q[k]), r.vals.push_back(sq);
       }
     }
   }
