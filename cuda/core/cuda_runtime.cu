@@ -10,17 +10,33 @@
 
 namespace p2pgrid::cuda {
 
+namespace {
+
+// Why no device is usable: empty when one is. A driver older than the runtime is not "no GPU":
+// the message says so, so that GPU tests can be made to fail instead of skip (P2P_REQUIRE_GPU).
+std::string device_problem() {
+  int n = 0;
+  const cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error
+    return err == cudaErrorNoDevice ? "none (no CUDA device found)"
+                                    : std::string("none (") + cudaGetErrorString(err) + ")";
+  }
+  return n > 0 ? "" : "none (no CUDA device found)";
+}
+
+}  // namespace
+
 int device_count() {
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no device" error
-    return 0;
-  }
+  if (!device_problem().empty()) return 0;
+  P2P_CUDA_CHECK(cudaGetDeviceCount(&n));
   return n;
 }
 
 std::string device_description() {
-  if (device_count() == 0) return "none (no CUDA device found)";
+  const std::string problem = device_problem();
+  if (!problem.empty()) return problem;
   cudaDeviceProp prop{};
   P2P_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   return std::string(prop.name) + " (sm_" + std::to_string(prop.major) +

@@ -229,9 +229,11 @@ class CudaPowerFlowSolver final : public PowerFlowSolver {
     NvtxRange range("powerflow.zbus");
     zbus_start_kernel<Real><<<blocks_for(batch), kThreads>>>(f, io, scratch, active_.data(), batch);
     P2P_CUDA_CHECK(cudaGetLastError());
-    for (int it = 0; it < settings_.max_iterations; ++it) {
+    // A feeder of one bus has nothing to iterate (and no GEMM of size 0 to call).
+    for (int it = 0; nz > 0 && it < settings_.max_iterations; ++it) {
       zbus_current_kernel<Real><<<blocks_for(static_cast<long long>(nz) * batch), kThreads>>>(
           f, io, scratch, current, batch);
+      P2P_CUDA_CHECK(cudaGetLastError());
       P2P_CUBLAS_CHECK(gemm(cublas_, batch, nz, nz, current, batch, feeder.z.data(), nz, w, batch));
       P2P_CUDA_CHECK(cudaMemsetAsync(counter_.data(), 0, sizeof(int)));
       zbus_update_kernel<Real><<<blocks_for(batch), kThreads>>>(f, s, io, scratch, w,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "p2pgrid/core/device.hpp"
+#include "p2pgrid/core/error.hpp"
 
 namespace p2pgrid::cli {
 
@@ -30,6 +31,8 @@ struct BenchTimes {
 /// backend_synchronize so that CUDA work is included).
 inline BenchTimes time_repeated(Backend backend, int warmup, int repetitions,
                                 const std::function<void()>& body) {
+  if (repetitions < 1 || warmup < 0)
+    throw Error("bench: need bench.repetitions >= 1 and bench.warmup >= 0");
   for (int i = 0; i < warmup; ++i) body();
   backend_synchronize(backend);
   BenchTimes t;

@@ -12,7 +12,6 @@ void register_config_commands() {
   show.usage = "[--config FILE.json] [--set key.path=value]...";
   show.run = [](Invocation& inv) {
     std::cout << inv.config.values().dump(2) << "\n";
-    inv.write_resolved_config();
     return 0;
   };
   registry().push_back(show);

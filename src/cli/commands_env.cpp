@@ -1,6 +1,7 @@
 // `p2pgrid rollout` (whole days under a fixed policy, per-day metrics, optional trace CSV),
 // `p2pgrid bench env` and `p2pgrid data import-elia`.
 #include <cmath>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -49,6 +50,11 @@ void policy_actions(const std::string& policy, std::uint64_t seed, int step, int
 }  // namespace
 
 json play_rollout(Config& cfg) {
+  try {
+    parse_split(cfg.string("rollout.split"));
+  } catch (const Error& e) {
+    throw Error(std::string("rollout.split: ") + e.what());
+  }
   cfg.set("env.split=" + cfg.string("rollout.split"));
   const EnvSpec spec = build_env_spec(cfg);
   const PowerFlowChoice pf = resolve_powerflow_config(cfg);
@@ -168,7 +174,6 @@ int run_rollout(Invocation& inv) {
   }
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/rollout.json", report.dump(2) + "\n");
-    inv.write_resolved_config();
   }
   return 0;
 }
@@ -187,8 +192,8 @@ int run_bench_env(Invocation& inv) {
   policy_actions("random", cfg.integer("bench.seed"), 0, int(batch), env.num_agents(), actions);
   DeviceBuffer<float> d_actions(pf.backend, actions.size());
   d_actions.copy_from_host(actions.data(), actions.size());
-  const int warmup = static_cast<int>(cfg.integer("bench.warmup"));
-  const int reps = static_cast<int>(cfg.integer("bench.repetitions"));
+  const int warmup = cfg.integer_in("bench.warmup", 0, 1000000);
+  const int reps = cfg.integer_in("bench.repetitions", 1, 1000000);
   const BenchTimes t = time_repeated(pf.backend, warmup, reps, [&] {
     for (long long s = 0; s < steps; ++s) env.step(d_actions.data());
   });
@@ -205,7 +210,6 @@ int run_bench_env(Invocation& inv) {
   std::cout << j.dump() << "\n";
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/bench_env.json", j.dump(2) + "\n");
-    inv.write_resolved_config();
   }
   return 0;
 }
@@ -215,7 +219,12 @@ int run_import_elia(Invocation& inv) {
     if (!inv.has(f)) throw Error(std::string("data import-elia: missing ") + f);
   EliaImportOptions options;
   options.repeat_previous_day_at_year_end = inv.has("--repeat-last-day");
-  const int year = std::stoi(inv.flag_or("--year", "2017"));
+  const std::string year_text = inv.flag_or("--year", "2017");
+  char* end = nullptr;
+  const long year_l = std::strtol(year_text.c_str(), &end, 10);
+  if (year_text.empty() || *end != '\0' || year_l < 1900 || year_l > 2200)
+    throw Error("data import-elia: --year '" + year_text + "': expected a year such as 2017");
+  const int year = static_cast<int>(year_l);
   const YearProfiles p = import_elia_csv(inv.flags.at("--pv"), inv.flags.at("--wind"),
                                          inv.flags.at("--load"), year, options);
   write_text_file_atomic(inv.flags.at("-o"), year_profiles_to_json_text(p));

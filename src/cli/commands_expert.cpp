@@ -38,6 +38,11 @@ json plan_json(const Expert& expert, const ExpertPlan& p) {
 int run_expert(Invocation& inv) {
   Config& cfg = inv.config;
   if (inv.has("--json")) cfg.set("output.format=json");
+  try {
+    parse_split(cfg.string("rollout.split"));
+  } catch (const Error& e) {
+    throw Error(std::string("rollout.split: ") + e.what());
+  }
   cfg.set("env.split=" + cfg.string("rollout.split"));
   const EnvSpec spec = build_env_spec(cfg);
   const std::vector<int> days = days_in_split(spec.profiles.year, spec.split);
@@ -90,7 +95,6 @@ int run_expert(Invocation& inv) {
   }
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/expert.json", j.dump(2) + "\n");
-    inv.write_resolved_config();
   }
   return p.info.status == SolveStatus::kSolved ? 0 : 1;
 }
@@ -109,8 +113,8 @@ int run_bench_expert(Invocation& inv) {
   std::vector<ExpertEnvData> envs;
   for (long long e = 0; e < batch; ++e) envs.push_back(expert.initial_data(days[e % days.size()]));
   std::vector<ExpertPlan> last;
-  const int warmup = static_cast<int>(std::min<long long>(cfg.integer("bench.warmup"), 1));
-  const int reps = static_cast<int>(cfg.integer("bench.repetitions"));
+  const int warmup = std::min(cfg.integer_in("bench.warmup", 0, 1000000), 1);
+  const int reps = cfg.integer_in("bench.repetitions", 1, 1000000);
   const BenchTimes t = time_repeated(pf.backend, warmup, reps, [&] { last = expert.plan(envs); });
   double it_sum = 0, worst_prim = 0, worst_dual = 0, worst_ac = 0, solved = 0;
   for (const auto& p : last) {
@@ -120,8 +124,7 @@ int run_bench_expert(Invocation& inv) {
     worst_ac = std::max(worst_ac, p.ac_violation_pu);
     solved += p.info.status == SolveStatus::kSolved;
   }
-  const int threads = cfg.integer("powerflow.threads") > 0 ? int(cfg.integer("powerflow.threads"))
-                                                            : cpu_threads();
+  const int threads = pf.settings.threads > 0 ? pf.settings.threads : cpu_threads();
   json j = bench_report("expert", pf.backend, int(batch), threads, "env_day_plans_per_s",
                         double(batch), t, warmup);
   j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / threads;
@@ -133,7 +136,6 @@ int run_bench_expert(Invocation& inv) {
   std::cout << j.dump() << "\n";
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/bench_expert.json", j.dump(2) + "\n");
-    inv.write_resolved_config();
   }
   return 0;
 }

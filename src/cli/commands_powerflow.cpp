@@ -93,7 +93,6 @@ int run_powerflow(Invocation& inv) {
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/powerflow.json",
                            result_json(net, choice, r).dump(2) + "\n");
-    inv.write_resolved_config();
   }
   if (!r.converged[0]) {
     std::cerr << "p2pgrid: error: power flow did not converge after " << r.iterations[0]
@@ -107,6 +106,11 @@ int run_powerflow(Invocation& inv) {
 /// share of buses with PV injecting U(0, pv_max_kw) (reverse flow on light-load feeders).
 void random_injections(const Network& net, const Config& cfg, int batch, std::vector<double>& p,
                        std::vector<double>& q) {
+  if (!(cfg.number("bench.load_scale_min") >= 0 &&
+        cfg.number("bench.load_scale_min") <= cfg.number("bench.load_scale_max")))
+    throw Error("config keys 'bench.load_scale_min' <= 'bench.load_scale_max' and >= 0 expected");
+  if (!(cfg.number("bench.pv_bus_fraction") >= 0 && cfg.number("bench.pv_bus_fraction") <= 1))
+    throw Error("config key 'bench.pv_bus_fraction' must be in [0, 1]");
   std::mt19937_64 rng(static_cast<std::uint64_t>(cfg.integer("bench.seed")));
   std::uniform_real_distribution<double> scale(cfg.number("bench.load_scale_min"),
                                                cfg.number("bench.load_scale_max"));
@@ -140,8 +144,8 @@ json bench_typed(const Network& net, const FeederModel& feeder, const PowerFlowC
   tmp.assign(q.begin(), q.end());
   buf.q_inj_pu.copy_from_host(tmp.data(), tmp.size());
   const PowerFlowIO<Real> io = buf.io();
-  const int warmup = static_cast<int>(cfg.integer("bench.warmup"));
-  const int reps = static_cast<int>(cfg.integer("bench.repetitions"));
+  const int warmup = cfg.integer_in("bench.warmup", 0, 1000000);
+  const int reps = cfg.integer_in("bench.repetitions", 1, 1000000);
   const BenchTimes t =
       time_repeated(choice.backend, warmup, reps, [&] { solver->solve(batch, io); });
   std::vector<int> its(batch);
@@ -193,7 +197,6 @@ int run_bench_powerflow(Invocation& inv) {
   std::cout << j.dump() << "\n";
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/bench_powerflow.json", j.dump(2) + "\n");
-    inv.write_resolved_config();
   }
   return 0;
 }

@@ -144,7 +144,7 @@ int run_study(Invocation& inv) {
 
   // 4. The P2P trading env (20 prosumers) on the first test days under three policies; the
   //    expert's plan cost is what the policies are scored against.
-  const int days = static_cast<int>(inv.config.integer("rollout.days"));
+  const int days = inv.config.integer_in("rollout.days", 1, 366);
   std::cout << "\nP2P trading env: " << days << " test day(s), mean per day\n"
             << "  policy     cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate     reward\n";
   json policies = json::object();
@@ -167,7 +167,6 @@ int run_study(Invocation& inv) {
 
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/study.json", report.dump(2) + "\n");
-    inv.write_resolved_config();
     std::cout << "wrote " << inv.out_dir << "/study.json\n";
   }
   return rs.converged[0] ? 0 : 1;

@@ -48,6 +48,7 @@ Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& 
   // --config first, so that --set and aliases override it whatever their position.
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--config") inv.config.merge_file(value_of(i));
+    if (args[i].rfind("--config=", 0) == 0) inv.config.merge_file(args[i].substr(9));
   }
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -182,7 +183,9 @@ int main(int argc, char** argv) {
       }
     }
     Invocation inv = parse_invocation(*cmd, rest);
-    return cmd->run(inv);
+    const int status = cmd->run(inv);
+    inv.write_resolved_config();  // every run's resolved config beside its outputs
+    return status;
   } catch (const p2pgrid::Error& e) {
     std::cerr << "p2pgrid: error: " << e.what() << "\n";
     return 2;

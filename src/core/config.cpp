@@ -103,7 +103,7 @@ Config Config::defaults() {
   json j;
   try {
     j = json::parse(it->second);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw Error(std::string("configs/default.json (embedded): ") + e.what());
   }
   return Config(std::move(j));
@@ -116,7 +116,7 @@ void Config::merge_file(const std::string& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, or a number beyond double's range
     throw Error(path + ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(path + ": expected a JSON object at the top level");
@@ -138,7 +138,9 @@ void Config::set(const std::string& assignment) {
   json value;
   try {
     value = json::parse(text);
-  } catch (const json::parse_error&) {
+  } catch (const json::out_of_range&) {
+    throw Error("--set " + assignment + ": the number is outside the range of a double");
+  } catch (const json::exception&) {
     value = text;  // bare words are strings: --set powerflow.backend=cuda
   }
   // Build {"a": {"b": {"c": value}}} and merge it, so the same checks apply.
@@ -181,6 +183,14 @@ long long Config::integer(const std::string& path) const {
   if (!v.is_number_integer()) throw Error("config key '" + path + "' is not an integer");
   return v.get<long long>();
 }
+int Config::integer_in(const std::string& path, long long lo, long long hi) const {
+  const long long v = integer(path);
+  if (v < lo || v > hi)
+    throw Error("config key '" + path + "' = " + std::to_string(v) + " is outside [" +
+                std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return static_cast<int>(v);
+}
+
 bool Config::boolean(const std::string& path) const {
   const json& v = at(path);
   if (!v.is_boolean()) throw Error("config key '" + path + "' is not a boolean");

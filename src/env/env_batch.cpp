@@ -4,6 +4,10 @@
 #include "p2pgrid/env/env_batch.hpp"
 
 #include <cstring>
+#include <type_traits>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
@@ -25,7 +29,7 @@ DeviceBuffer<T> upload(Backend backend, const std::vector<T>& host) {
 
 struct EnvBatch::Impl {
   // Parameters (uploaded once).
-  DeviceBuffer<int> unit_type, unit_agent, agent_unit_begin, agent_bus, split_days;
+  DeviceBuffer<int> unit_type, agent_unit_begin, agent_bus, split_days;
   DeviceBuffer<double> unit_params, agent_params, bus_load_p, bus_load_q, buy, sell;
   DeviceBuffer<float> pv_cf, wind_cf, load_pu;
   // State and outputs.
@@ -33,7 +37,7 @@ struct EnvBatch::Impl {
   DeviceBuffer<Rng> rng;
   DeviceBuffer<double> unit_p_prev, unit_soc, agent_p2p_prev, agent_v_prev, episode;
   DeviceBuffer<double> agent_out, metrics, last_episode, price_p2p;
-  DeviceBuffer<float> obs, state, final_obs, reward;
+  DeviceBuffer<float> obs, state, final_obs, final_state, reward;
   DeviceBuffer<std::uint8_t> terminated, truncated, violation;
   // Power flow.
   FeederModel feeder;
@@ -61,7 +65,15 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
                    const PowerFlowChoice& powerflow)
     : spec_(spec), backend_(backend), num_envs_(num_envs), powerflow_(powerflow),
       impl_(std::make_unique<Impl>()) {
+  threads_ = powerflow_.settings.threads;
+#if defined(_OPENMP)
+  if (threads_ <= 0) threads_ = omp_get_max_threads();
+#else
+  threads_ = 1;
+#endif
   if (num_envs < 1) throw Error("EnvBatch: num_envs must be >= 1, got " + std::to_string(num_envs));
+  if (backend == Backend::kCuda && !cuda_device_available())
+    throw Error("backend 'cuda': " + cuda_device_description() + "; use --backend cpu");
   if (spec_.num_agents() < 1) throw Error("EnvBatch: the env has no prosumers (env.prosumers)");
   Impl& m = *impl_;
   const Network& net = spec_.network;
@@ -69,12 +81,11 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
   const std::size_t B = num_envs;
 
   // Flatten the spec (one source of truth: the same tables the expert will read).
-  std::vector<int> unit_type(U), unit_agent(U), agent_bus(A);
+  std::vector<int> unit_type(U), agent_bus(A);
   std::vector<double> unit_params(std::size_t(U) * kNumUnitParams), agent_params(std::size_t(A) * kNumAgentParams);
   for (int u = 0; u < U; ++u) {
     const DeviceUnit& d = spec_.units[u];
     unit_type[u] = static_cast<int>(d.type);
-    unit_agent[u] = d.agent;
     double* up = unit_params.data() + std::size_t(u) * kNumUnitParams;
     up[kUpPMin] = d.p_min_kw;
     up[kUpPMax] = d.p_max_kw;
@@ -115,7 +126,6 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
       throw Error("EnvBatch: split day " + std::to_string(d) + " is beyond the profiles' " +
                   std::to_string(spec_.profiles.num_days) + " days");
   m.unit_type = upload(backend, unit_type);
-  m.unit_agent = upload(backend, unit_agent);
   m.agent_unit_begin = upload(backend, spec_.agent_unit_begin);
   m.agent_bus = upload(backend, agent_bus);
   m.split_days = upload(backend, split_days);
@@ -134,7 +144,6 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
   params_.num_buses = nb;
   params_.slack_bus = net.slack_bus;
   params_.unit_type = m.unit_type.data();
-  params_.unit_agent = m.unit_agent.data();
   params_.agent_unit_begin = m.agent_unit_begin.data();
   params_.unit_params = m.unit_params.data();
   params_.agent_bus = m.agent_bus.data();
@@ -176,6 +185,7 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
   m.obs = DeviceBuffer<float>(backend, B * A * kObsDim);
   m.state = DeviceBuffer<float>(backend, B * spec_.state_dim());
   m.final_obs = DeviceBuffer<float>(backend, B * A * kObsDim);
+  m.final_state = DeviceBuffer<float>(backend, B * spec_.state_dim());
   m.reward = DeviceBuffer<float>(backend, B * A);
   m.terminated = DeviceBuffer<std::uint8_t>(backend, B);
   m.truncated = DeviceBuffer<std::uint8_t>(backend, B);
@@ -184,6 +194,11 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
   for (auto* buf : {&m.agent_out, &m.metrics, &m.last_episode, &m.price_p2p}) buf->zero();
   for (auto* buf : {&m.final_obs, &m.reward, &m.obs, &m.state}) buf->zero();
   for (auto* buf : {&m.terminated, &m.truncated, &m.violation}) buf->zero();
+  for (auto* buf : {&m.unit_p_prev, &m.unit_soc, &m.agent_p2p_prev, &m.agent_v_prev, &m.episode})
+    buf->zero();
+  for (auto* buf : {&m.step, &m.day}) buf->zero();
+  m.rng.zero();
+  m.final_state.zero();
 
   view_.num_envs = num_envs;
   view_.num_agents = A;
@@ -203,6 +218,7 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
   view_.obs = m.obs.data();
   view_.state = m.state.data();
   view_.final_obs = m.final_obs.data();
+  view_.final_state = m.final_state.data();
   view_.reward = m.reward.data();
   view_.terminated = m.terminated.data();
   view_.truncated = m.truncated.data();
@@ -211,7 +227,8 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
 
   action_mask_ = upload(backend, spec_.action_mask());
 
-  m.feeder = FeederModel::build(net, net.name);
+  m.feeder = FeederModel::build(net, net.name,
+                                powerflow_.settings.method == PowerFlowMethod::kZbus);
   m.solver = make_powerflow_solver(m.feeder, backend, powerflow_.settings);
   if (powerflow_.precision == Precision::kFloat32) {
     m.pf32 = std::make_unique<PowerFlowBatch<float>>(backend, num_envs, nb, net.num_branches());
@@ -224,6 +241,7 @@ EnvBatch::~EnvBatch() = default;
 
 void EnvBatch::reset(std::uint64_t seed, const std::vector<int>& day_ids) {
   NvtxRange range("env.reset");
+  started_ = true;
   if (!day_ids.empty()) {
     if (day_ids.size() != static_cast<std::size_t>(num_envs_))
       throw Error("EnvBatch::reset: day_ids has " + std::to_string(day_ids.size()) +
@@ -244,13 +262,16 @@ void EnvBatch::reset(std::uint64_t seed, const std::vector<int>& day_ids) {
 #endif
     return;
   }
-#pragma omp parallel for schedule(static)
+  const int threads = threads_;
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (int e = 0; e < num_envs_; ++e)
     env_reset_one(params_, view_, e, seed, day_ids.empty() ? -1 : day_ids[e]);
 }
 
 void EnvBatch::step(const float* actions) {
   NvtxRange range("env.step");
+  if (!started_) throw Error("EnvBatch::step before reset(): call reset(seed) first");
+  const int threads = threads_;
   Impl& m = *impl_;
   const int nb = num_buses();
   const long long A = num_agents();
@@ -275,7 +296,7 @@ void EnvBatch::step(const float* actions) {
     }
     {
       NvtxRange r("env.market");
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads)
       for (int e = 0; e < num_envs_; ++e)
         env_apply_actions<Real>(params_, env_state_of(view_, e), actions + e * A * kActionDim,
                                 env_out_of(view_, e), p_inj + std::size_t(e) * nb,
@@ -288,7 +309,7 @@ void EnvBatch::step(const float* actions) {
     NvtxRange r("env.reward");
     const Real* vm = pf.vm_pu.data();
     const std::uint8_t* conv = pf.converged.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (int e = 0; e < num_envs_; ++e)
       env_finish_step<Real>(params_, env_state_of(view_, e), vm + std::size_t(e) * nb,
                             conv[e] != 0, env_out_of(view_, e));
@@ -353,6 +374,47 @@ void EnvBatch::load_state(const std::string& bytes) {
       pos += n;
     });
     if (pos != bytes.size()) throw Error("EnvBatch::load_state: trailing bytes after the state");
+    if (pass == 0) validate_state_blob(bytes);
+  }
+  started_ = true;
+}
+
+void EnvBatch::validate_state_blob(const std::string& bytes) const {
+  // The blob's sizes match; its values must be a state this batch can continue from.
+  std::size_t pos = sizeof(kStateMagic);
+  auto next = [&](std::size_t count, auto* type_tag) {
+    using T = std::remove_pointer_t<decltype(type_tag)>;
+    pos += sizeof(std::uint64_t);
+    std::vector<T> v(count);
+    std::memcpy(v.data(), bytes.data() + pos, count * sizeof(T));
+    pos += count * sizeof(T);
+    return v;
+  };
+  const std::size_t B = num_envs_, U = num_units();
+  const auto step = next(B, static_cast<int*>(nullptr));
+  const auto day = next(B, static_cast<int*>(nullptr));
+  const auto rng = next(B, static_cast<Rng*>(nullptr));
+  next(B * U, static_cast<double*>(nullptr));  // CDG outputs
+  const auto soc = next(B * U, static_cast<double*>(nullptr));
+  for (std::size_t e = 0; e < B; ++e) {
+    if (step[e] < 0 || step[e] >= kStepsPerDay)
+      throw Error("EnvBatch::load_state: env " + std::to_string(e) + " is at step " +
+                  std::to_string(step[e]) + ", outside 0..95");
+    if (day[e] < 0 || day[e] >= spec_.profiles.num_days)
+      throw Error("EnvBatch::load_state: env " + std::to_string(e) + " plays day " +
+                  std::to_string(day[e]) + ", outside the year's " +
+                  std::to_string(spec_.profiles.num_days) + " days");
+    if ((rng[e].inc & 1ULL) == 0)
+      throw Error("EnvBatch::load_state: env " + std::to_string(e) + " has an invalid RNG state");
+    for (std::size_t u = 0; u < U; ++u) {
+      const DeviceUnit& d = spec_.units[u];
+      if (d.type != DeviceType::kBess) continue;
+      const double x = soc[e * U + u];
+      if (!(x >= d.soc_min * d.energy_kwh - 1e-9 && x <= d.soc_max * d.energy_kwh + 1e-9))
+        throw Error("EnvBatch::load_state: env " + std::to_string(e) + " unit " +
+                    std::to_string(u) + " has SOC " + std::to_string(x) +
+                    " kWh outside its window");
+    }
   }
 }
 

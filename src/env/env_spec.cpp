@@ -107,7 +107,7 @@ std::array<double, 24> hourly(const json& v, const std::string& where) {
 
 YearProfiles load_profiles(const Config& c) {
   const std::string file = c.string("env.profiles.file");
-  const int year = static_cast<int>(c.integer("env.profiles.year"));
+  const int year = c.integer_in("env.profiles.year", 1900, 2200);
   if (!file.empty()) {
     YearProfiles p = year_profiles_from_json_text(read_text_file(file), file);
     if (p.year != year)
@@ -149,13 +149,15 @@ EnvSpec build_env_spec(const Config& c) {
   if (!(s.dso_fee_cny_per_kwh >= 0)) throw Error("env.dso_fee_cny_per_kwh must be >= 0");
   s.buy_cny_per_kwh = hourly(c.at("env.tariff.buy_cny_per_kwh"), "env.tariff.buy_cny_per_kwh");
   s.sell_cny_per_kwh = hourly(c.at("env.tariff.sell_cny_per_kwh"), "env.tariff.sell_cny_per_kwh");
+  double max_buy = 0;
   for (int h = 0; h < 24; ++h) {
     if (s.sell_cny_per_kwh[h] > s.buy_cny_per_kwh[h])
       throw Error("env.tariff: hour " + std::to_string(h) +
                   ": sell price above buy price; eq. (20) needs lambda_S <= lambda_B so that "
                   "lambda_S <= lambda_P2P <= lambda_B");
-    s.price_scale_cny_per_kwh = std::max(s.price_scale_cny_per_kwh, s.buy_cny_per_kwh[h]);
+    max_buy = std::max(max_buy, s.buy_cny_per_kwh[h]);
   }
+  s.price_scale_cny_per_kwh = max_buy > 0 ? max_buy : 1.0;  // observation scale (docs/env.md)
   s.cost_weight = c.number("env.reward.cost_weight");
   s.penalty_a = c.number("env.reward.penalty_a");
   s.penalty_c = c.number("env.reward.penalty_c");
@@ -194,7 +196,10 @@ EnvSpec build_env_spec(const Config& c) {
     check_keys(pj, {"bus", "portfolio", "name", "scale"}, {"bus", "portfolio"}, w);
     if (!pj["bus"].is_number_integer()) throw Error(w + ".bus: expected a bus number");
     if (!pj["portfolio"].is_string()) throw Error(w + ".portfolio: expected a portfolio name");
-    const int bus_id = pj["bus"];
+    const long long bus_ll = pj["bus"].get<long long>();
+    if (bus_ll < 0 || bus_ll > 1000000000)
+      throw Error(w + ".bus: " + std::to_string(bus_ll) + " is not a bus number");
+    const int bus_id = static_cast<int>(bus_ll);
     const int bus = s.network.bus_index(bus_id);
     if (bus < 0)
       throw Error(w + ".bus: bus " + std::to_string(bus_id) + " is not in network " +
@@ -262,7 +267,7 @@ YearProfiles year_profiles_from_json_text(const std::string& text, const std::st
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw Error(where + ": not valid JSON: " + e.what());
   }
   check_keys(j, {"format", "year", "num_days", "steps_per_day", "source", "units", "pv_cf",

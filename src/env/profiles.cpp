@@ -730,7 +730,7 @@ ProfileFit profile_fit_from_json_text(const std::string& text, const std::string
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw Error(where + ": not valid JSON (" + e.what() + ")");
   }
   ObjectReader r(j, where, "");

@@ -189,7 +189,7 @@ Network network_from_json_text(const std::string& text, const std::string& where
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw Error(where + ": invalid JSON: " + e.what());
   }
   const Reader rd(where);
@@ -319,11 +319,16 @@ Network load_network(const std::string& spec) {
   const std::string builtin = "builtin:";
   if (spec.compare(0, builtin.size(), builtin) == 0) {
     const std::string name = spec.substr(builtin.size());
+    // Only embedded files that are networks count (configs and fits are embedded too).
+    auto is_network = [](const std::string& text) {
+      return text.find("\"p2pgrid-network/1\"") != std::string::npos;
+    };
     const auto& files = builtin_files();
     const auto it = files.find(name);
-    if (it == files.end()) {
+    if (it == files.end() || !is_network(it->second)) {
       std::string names;
-      for (const auto& [key, text] : files) names += (names.empty() ? "" : ", ") + key;
+      for (const auto& [key, text] : files)
+        if (is_network(text)) names += (names.empty() ? "" : ", ") + key;
       throw Error("network '" + spec + "': no built-in network named '" + name +
                   "' (available: " + (names.empty() ? "none in this build" : names) + ")");
     }

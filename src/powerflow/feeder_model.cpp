@@ -25,7 +25,8 @@ const char* to_string(Precision precision) {
   return precision == Precision::kFloat32 ? "float32" : "float64";
 }
 
-FeederModel FeederModel::build(const Network& net, const std::string& where) {
+FeederModel FeederModel::build(const Network& net, const std::string& where,
+                               bool with_path_impedance) {
   validate_network(net, where);
   const RadialTopology topo = build_radial_topology(net, where);
   FeederModel m;
@@ -70,25 +71,27 @@ FeederModel FeederModel::build(const Network& net, const std::string& where) {
     m.b_shunt_pu[pos_of[f]] += half_b;
     m.b_shunt_pu[pos_of[t]] += half_b;
   }
+  if (!with_path_impedance) return m;
   // Path-impedance matrix. In BFS order no l < k lies below k, so the paths slack->k and
   // slack->l share exactly what slack->parent(k) and slack->l share: Z[k][l] = Z[p(k)][l].
-  std::vector<double> zr(static_cast<size_t>(n) * n, 0.0), zi(zr.size(), 0.0);
-  for (int k = 1; k < n; ++k) {
-    const int p = m.parent_pos[k];
-    for (int l = 1; l < k; ++l) {
-      zr[k * n + l] = zr[l * n + k] = zr[p * n + l];
-      zi[k * n + l] = zi[l * n + k] = zi[p * n + l];
+  const std::size_t N = static_cast<std::size_t>(n);
+  std::vector<double> zr(N * N, 0.0), zi(zr.size(), 0.0);
+  for (std::size_t k = 1; k < N; ++k) {
+    const std::size_t p = static_cast<std::size_t>(m.parent_pos[k]);
+    for (std::size_t l = 1; l < k; ++l) {
+      zr[k * N + l] = zr[l * N + k] = zr[p * N + l];
+      zi[k * N + l] = zi[l * N + k] = zi[p * N + l];
     }
-    zr[k * n + k] = zr[p * n + p] + m.r_pu[k];
-    zi[k * n + k] = zi[p * n + p] + m.x_pu[k];
+    zr[k * N + k] = zr[p * N + p] + m.r_pu[k];
+    zi[k * N + k] = zi[p * N + p] + m.x_pu[k];
   }
-  const int nz = n - 1;
-  m.z_re_pu.assign(static_cast<size_t>(nz) * nz, 0.0);
-  m.z_im_pu.assign(m.z_re_pu.size(), 0.0);
-  for (int k = 1; k < n; ++k)
-    for (int l = 1; l < n; ++l) {
-      m.z_re_pu[(k - 1) * nz + (l - 1)] = zr[k * n + l];
-      m.z_im_pu[(k - 1) * nz + (l - 1)] = zi[k * n + l];
+  const std::size_t nz = N - 1;
+  m.z_re_pu.assign(nz * nz, 0.0);
+  m.z_im_pu.assign(nz * nz, 0.0);
+  for (std::size_t k = 1; k < N; ++k)
+    for (std::size_t l = 1; l < N; ++l) {
+      m.z_re_pu[(k - 1) * nz + (l - 1)] = zr[k * N + l];
+      m.z_im_pu[(k - 1) * nz + (l - 1)] = zi[k * N + l];
     }
   return m;
 }
@@ -166,6 +169,9 @@ std::unique_ptr<PowerFlowSolver> make_powerflow_solver(const FeederModel& feeder
                                                        const PowerFlowSettings& settings) {
   if (!(settings.tolerance_pu > 0)) throw Error("powerflow.tolerance_pu must be > 0");
   if (settings.max_iterations < 1) throw Error("powerflow.max_iterations must be >= 1");
+  if (settings.method == PowerFlowMethod::kZbus && feeder.num_buses > 1 &&
+      feeder.z_re_pu.empty())
+    throw Error("power flow: the Z-bus method needs a FeederModel built with its path impedance");
   if (backend == Backend::kCpu) return detail::make_cpu_powerflow_solver(feeder, settings);
 #if defined(P2P_HAVE_CUDA)
   if (!cuda_device_available())

@@ -16,17 +16,16 @@ PowerFlowChoice resolve_powerflow_config(const Config& config) {
   // Both backends default to the sweep: O(num_buses) work per iteration beats the O(n^2) Z-bus
   // GEMM on the CPU (docs/performance.md); on CUDA the choice awaits H200 measurements.
   c.settings.method = method == "auto" ? PowerFlowMethod::kSweep : parse_powerflow_method(method);
-  c.settings.tolerance_pu = config.number(c.precision == Precision::kFloat32
-                                              ? "powerflow.tolerance_pu_float32"
-                                              : "powerflow.tolerance_pu");
-  c.settings.max_iterations = static_cast<int>(config.integer("powerflow.max_iterations"));
+  const char* tolerance_key = c.precision == Precision::kFloat32 ? "powerflow.tolerance_pu_float32"
+                                                                 : "powerflow.tolerance_pu";
+  c.settings.tolerance_pu = config.number(tolerance_key);
+  c.settings.max_iterations = config.integer_in("powerflow.max_iterations", 1, 1000000);
   c.settings.min_voltage_pu = config.number("powerflow.min_voltage_pu");
-  c.settings.threads = static_cast<int>(config.integer("powerflow.threads"));
-  if (!(c.settings.tolerance_pu > 0))
-    throw Error("config key 'powerflow.tolerance_pu' must be > 0");
-  if (c.settings.max_iterations < 1)
-    throw Error("config key 'powerflow.max_iterations' must be >= 1");
-  if (c.settings.threads < 0) throw Error("config key 'powerflow.threads' must be >= 0");
+  c.settings.threads = config.integer_in("powerflow.threads", 0, 4096);
+  if (!(c.settings.tolerance_pu > 0 && c.settings.tolerance_pu < 1))
+    throw Error(std::string("config key '") + tolerance_key + "' must be in (0, 1)");
+  if (!(c.settings.min_voltage_pu >= 0 && c.settings.min_voltage_pu < 1))
+    throw Error("config key 'powerflow.min_voltage_pu' must be in [0, 1)");
   return c;
 }
 

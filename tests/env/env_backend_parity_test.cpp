@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "support/gpu.hpp"
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/rng.hpp"
 #include "p2pgrid/env/env_batch.hpp"
@@ -11,16 +12,32 @@
 namespace p2pgrid {
 namespace {
 
-TEST(EnvBackendParity, CudaMatchesCpuOverADayWithAutoReset) {
-  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_description();
+struct ParityCase {
+  const char* precision;
+  double obs_tol, rel_tol;  // float32 power flows stop at 2e-6 p.u.
+};
+
+class EnvBackendParity : public ::testing::TestWithParam<ParityCase> {};
+
+template <class T>
+double worst_diff(const std::vector<T>& a, const std::vector<T>& b, bool relative) {
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double d = std::abs(double(a[i]) - double(b[i]));
+    worst = std::max(worst, relative ? d / std::max(1.0, std::abs(double(a[i]))) : d);
+  }
+  return worst;
+}
+
+TEST_P(EnvBackendParity, CudaMatchesCpuOverADayWithAutoReset) {
+  P2P_REQUIRE_CUDA_DEVICE();
   Config cfg = Config::defaults();
-  cfg.set("powerflow.precision=float64");
-  cfg.set("powerflow.tolerance_pu=1e-10");
+  cfg.set(std::string("powerflow.precision=") + GetParam().precision);
   const EnvSpec spec = build_env_spec(cfg);
-  PowerFlowChoice pf = resolve_powerflow_config(cfg);
-  const int B = 257;  // not a multiple of the block size
+  const PowerFlowChoice pf = resolve_powerflow_config(cfg);
   PowerFlowChoice pf_cuda = pf;
   pf_cuda.backend = Backend::kCuda;
+  const int B = 257;  // not a multiple of the block size
   EnvBatch cpu(spec, Backend::kCpu, B, pf);
   EnvBatch gpu(spec, Backend::kCuda, B, pf_cuda);
   cpu.reset(5);
@@ -28,7 +45,7 @@ TEST(EnvBackendParity, CudaMatchesCpuOverADayWithAutoReset) {
   const int A = cpu.num_agents();
   std::vector<float> actions(std::size_t(B) * A * kActionDim);
   DeviceBuffer<float> d_cpu(Backend::kCpu, actions.size()), d_gpu(Backend::kCuda, actions.size());
-  double worst_obs = 0, worst_reward = 0;
+  double obs = 0, reward = 0, agent = 0, metrics = 0;
   for (int t = 0; t < kStepsPerDay + 4; ++t) {  // crosses the auto-reset
     Rng rng = make_rng(99, t);
     for (float& a : actions) a = 2.2f * rng.uniform_float() - 1.1f;
@@ -36,21 +53,35 @@ TEST(EnvBackendParity, CudaMatchesCpuOverADayWithAutoReset) {
     d_gpu.copy_from_host(actions.data(), actions.size());
     cpu.step(d_cpu.data());
     gpu.step(d_gpu.data());
-    const auto oc = cpu.to_host(cpu.view().obs, std::size_t(B) * A * kObsDim);
-    const auto og = gpu.to_host(gpu.view().obs, oc.size());
-    for (std::size_t i = 0; i < oc.size(); ++i)
-      worst_obs = std::max(worst_obs, double(std::abs(oc[i] - og[i])));
-    const auto rc = cpu.to_host(cpu.view().reward, std::size_t(B) * A);
-    const auto rg = gpu.to_host(gpu.view().reward, rc.size());
-    for (std::size_t i = 0; i < rc.size(); ++i)
-      worst_reward = std::max(worst_reward, double(std::abs(rc[i] - rg[i])) /
-                                                std::max(1.0, double(std::abs(rc[i]))));
-    EXPECT_EQ(cpu.to_host(cpu.view().day, B), gpu.to_host(gpu.view().day, B)) << "step " << t;
-    EXPECT_EQ(cpu.to_host(cpu.view().truncated, B), gpu.to_host(gpu.view().truncated, B));
+    const auto& vc = cpu.view();
+    const auto& vg = gpu.view();
+    const std::size_t no = std::size_t(B) * A * kObsDim, na = std::size_t(B) * A;
+    obs = std::max(obs, worst_diff(cpu.to_host(vc.obs, no), gpu.to_host(vg.obs, no), false));
+    reward = std::max(reward, worst_diff(cpu.to_host(vc.reward, na), gpu.to_host(vg.reward, na), true));
+    const std::size_t nout = na * kNumAgentOut, nm = std::size_t(B) * kNumMetrics;
+    agent = std::max(agent, worst_diff(cpu.to_host(vc.agent_out, nout), gpu.to_host(vg.agent_out, nout), true));
+    metrics = std::max(metrics, worst_diff(cpu.to_host(vc.metrics, nm), gpu.to_host(vg.metrics, nm), true));
+    EXPECT_EQ(cpu.to_host(vc.day, B), gpu.to_host(vg.day, B)) << "step " << t;
+    EXPECT_EQ(cpu.to_host(vc.truncated, B), gpu.to_host(vg.truncated, B)) << "step " << t;
+    EXPECT_EQ(cpu.to_host(vc.violation, B), gpu.to_host(vg.violation, B)) << "step " << t;
+    if (t == kStepsPerDay - 1) {
+      const std::size_t ns = std::size_t(B) * cpu.state_dim();
+      EXPECT_LT(worst_diff(cpu.to_host(vc.final_state, ns), gpu.to_host(vg.final_state, ns), false),
+                GetParam().obs_tol);
+      EXPECT_LT(worst_diff(cpu.to_host(vc.last_episode, nm), gpu.to_host(vg.last_episode, nm), true),
+                GetParam().rel_tol * kStepsPerDay);
+    }
   }
-  EXPECT_LT(worst_obs, 1e-4);
-  EXPECT_LT(worst_reward, 1e-5);
+  EXPECT_LT(obs, GetParam().obs_tol);
+  EXPECT_LT(reward, GetParam().rel_tol);
+  EXPECT_LT(agent, GetParam().rel_tol);
+  EXPECT_LT(metrics, GetParam().rel_tol);
 }
+
+INSTANTIATE_TEST_SUITE_P(Precisions, EnvBackendParity,
+                         ::testing::Values(ParityCase{"float64", 1e-5, 1e-6},
+                                           ParityCase{"float32", 1e-3, 1e-4}),
+                         [](const auto& info) { return std::string(info.param.precision); });
 
 }  // namespace
 }  // namespace p2pgrid

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "support/gpu.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/powerflow/powerflow.hpp"
 
@@ -19,7 +20,7 @@ struct ParityCase {
 class PowerFlowParity : public ::testing::TestWithParam<ParityCase> {};
 
 TEST_P(PowerFlowParity, CudaMatchesCpuDoubleOnRandomBatch) {
-  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device: " << cuda_device_description();
+  P2P_REQUIRE_CUDA_DEVICE();
   const Network net = load_network("builtin:ieee141");
   const FeederModel feeder = FeederModel::build(net, "builtin:ieee141");
   std::vector<double> p0, q0;

@@ -29,6 +29,8 @@ class Config {
   const nlohmann::json& at(const std::string& path) const;
   double number(const std::string& path) const;
   long long integer(const std::string& path) const;
+  /// An integer key that must lie in [lo, hi]; anything else is an Error naming the key.
+  int integer_in(const std::string& path, long long lo, long long hi) const;
   bool boolean(const std::string& path) const;
   std::string string(const std::string& path) const;
 

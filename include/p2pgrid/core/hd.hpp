@@ -6,10 +6,8 @@
 
 #if defined(__CUDACC__)
 #define P2P_HD __host__ __device__ inline
-#define P2P_RESTRICT __restrict__
 #else
 #define P2P_HD inline
-#define P2P_RESTRICT __restrict__
 #endif
 
 namespace p2pgrid {

@@ -26,9 +26,11 @@ class EnvBatch {
   /// Seeds env e's RNG stream (seed, e) and starts it at day_ids[e] (day of year, 0-based), or
   /// at a day drawn from the spec's split when day_ids is empty. Writes the first observations.
   void reset(std::uint64_t seed, const std::vector<int>& day_ids = {});
-  /// Advances every env one 15-minute step. `actions` is [B, A, kActionDim] float32 in [-1, 1]
+  /// Advances every env one 15-minute step (after reset() or load_state()). `actions` is [B, A, kActionDim] float32 in [-1, 1]
   /// on this backend (values outside are clipped, NaN counts as 0). Envs whose day ends are
-  /// auto-reset (truncated = 1; final_obs and last_episode hold the finished day).
+  /// auto-reset (truncated = 1; final_obs, final_state and last_episode hold the finished
+  /// day). On CUDA the call returns with the last kernel queued on the default stream: read the
+  /// buffers after a synchronization (to_host does one) or on the same stream.
   void step(const float* actions);
 
   Backend backend() const { return backend_; }
@@ -63,6 +65,7 @@ class EnvBatch {
 
  private:
   struct Impl;
+  void validate_state_blob(const std::string& bytes) const;
   EnvSpec spec_;
   Backend backend_;
   int num_envs_;
@@ -71,6 +74,8 @@ class EnvBatch {
   EnvParamsView params_;
   EnvBatchView view_;
   DeviceBuffer<float> action_mask_;
+  int threads_ = 1;       // CPU worker threads of every per-env loop (powerflow.threads)
+  bool started_ = false;  // reset() or load_state() happened: step() may run
 };
 
 }  // namespace p2pgrid

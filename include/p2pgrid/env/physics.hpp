@@ -40,7 +40,7 @@ enum Metric : int {
   kMetImport,          // energy bought from the grid, kWh
   kMetExport,          // energy sold to the grid, kWh
   kMetViolBusSteps,    // bus-steps outside [v_min, v_max] (slack excluded)
-  kMetBusSteps,        // bus-steps counted
+  kMetBusSteps,        // bus-steps with a converged power flow (slack excluded)
   kMetViolMagnitude,   // sum of distances to the band, p.u.
   kMetNonConverged,    // steps whose power flow did not converge
   kMetSteps,           // steps
@@ -53,7 +53,6 @@ enum Metric : int {
 struct EnvParamsView {
   int num_agents = 0, num_units = 0, num_buses = 0, slack_bus = 0;
   const int* unit_type = nullptr;         // [U] DeviceType
-  const int* unit_agent = nullptr;        // [U]
   const int* agent_unit_begin = nullptr;  // [A + 1]
   const double* unit_params = nullptr;    // [U, kNumUnitParams]
   const int* agent_bus = nullptr;         // [A] bus index
@@ -92,6 +91,7 @@ struct EnvOutView {
   float* obs;           // [A, kObsDim]
   float* state;         // [state_dim]
   float* final_obs;     // [A, kObsDim] observation at day end, before the auto-reset
+  float* final_state;   // [state_dim] global state at day end, before the auto-reset
   float* reward;        // [A] shared reward
   std::uint8_t* terminated;  // [1] always 0: a day ends by truncation
   std::uint8_t* truncated;   // [1] 1 on the step that ends the day (then auto-reset)
@@ -341,7 +341,8 @@ P2P_HD void env_finish_step(const EnvParamsView& p, const EnvStateView& s, const
     s.agent_v_prev_pu[a] = v;
   }
   out.metrics[kMetViolBusSteps] = viol;
-  out.metrics[kMetBusSteps] = p.num_buses - 1;
+  // Bus-steps count where voltages are known: a non-converged step has its own counter.
+  out.metrics[kMetBusSteps] = pf_converged ? p.num_buses - 1 : 0;
   out.metrics[kMetViolMagnitude] = magnitude;
   out.metrics[kMetNonConverged] = pf_converged ? 0 : 1;
   out.metrics[kMetSteps] = 1;
@@ -360,8 +361,9 @@ P2P_HD void env_finish_step(const EnvParamsView& p, const EnvStateView& s, const
   // The final observation: the state reached after step 95, with time = 1 (exogenous inputs
   // of step 95, as there is no step 96).
   *s.step = kStepsPerDay - 1;
-  env_observe(p, s, out.final_obs, out.state);
+  env_observe(p, s, out.final_obs, out.final_state);
   for (int a = 0; a < p.num_agents; ++a) out.final_obs[a * kObsDim] = 1.0f;
+  out.final_state[0] = 1.0f;
   for (int m = 0; m < kNumMetrics; ++m) out.last_episode[m] = s.episode[m];
   env_reset(p, s, env_draw_day(p, *s.rng));
   env_observe(p, s, out.obs, out.state);
@@ -388,6 +390,7 @@ struct EnvBatchView {
   float* obs;               // [B, A, kObsDim]
   float* state;             // [B, state_dim]
   float* final_obs;         // [B, A, kObsDim]
+  float* final_state;       // [B, state_dim]
   float* reward;            // [B, A]
   std::uint8_t* terminated;  // [B]
   std::uint8_t* truncated;   // [B]
@@ -410,6 +413,7 @@ P2P_HD EnvOutView env_out_of(const EnvBatchView& b, int e) {
                     b.obs + e * A * kObsDim,
                     b.state + e * (long long)b.state_dim,
                     b.final_obs + e * A * kObsDim,
+                    b.final_state + e * (long long)b.state_dim,
                     b.reward + e * A,
                     b.terminated + e,
                     b.truncated + e,

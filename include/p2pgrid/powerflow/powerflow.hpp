@@ -49,7 +49,10 @@ struct FeederModel {
   /// Z[(k-1)*(n-1) + (l-1)] = sum of z over branches shared by the paths slack->k and slack->l.
   std::vector<double> z_re_pu, z_im_pu;                      // [(n-1), (n-1)], symmetric
 
-  static FeederModel build(const Network& net, const std::string& where);
+  /// `with_path_impedance`: also build the dense Z (the Z-bus method and the expert's
+  /// LinDistFlow sensitivities need it; (n-1)^2 complex entries, so the sweep skips it).
+  static FeederModel build(const Network& net, const std::string& where,
+                           bool with_path_impedance = true);
   /// A view over this model's host arrays in precision Real (converted copies kept in `store`).
   template <class Real>
   FeederView<Real> host_view(std::vector<Real>& store) const;
