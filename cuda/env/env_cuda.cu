@@ -3,13 +3,14 @@
 #include <cuda_runtime.h>
 
 #include "p2pgrid/cuda/check.cuh"
+#include "p2pgrid/cuda/launch.cuh"
 #include "p2pgrid/env/env_cuda.hpp"
 
 namespace p2pgrid::detail {
 namespace {
 
-constexpr int kThreads = 128;
-int blocks_for(int n) { return (n + kThreads - 1) / kThreads; }
+using cuda::blocks_for;
+constexpr int kThreads = cuda::kThreadsPerBlock;
 
 __global__ void env_reset_kernel(EnvParamsView p, EnvBatchView b, std::uint64_t seed,
                                  const int* day_ids) {

@@ -11,14 +11,14 @@
 #include "p2pgrid/core/device.hpp"
 #include "p2pgrid/core/nvtx.hpp"
 #include "p2pgrid/cuda/check.cuh"
+#include "p2pgrid/cuda/launch.cuh"
 #include "p2pgrid/powerflow/powerflow.hpp"
 
 namespace p2pgrid::detail {
 namespace {
 
-constexpr int kThreads = 128;
-
-int blocks_for(long long n) { return static_cast<int>((n + kThreads - 1) / kThreads); }
+using cuda::blocks_for;
+constexpr int kThreads = cuda::kThreadsPerBlock;
 
 template <class Real>
 struct ComplexOf;
@@ -148,18 +148,13 @@ struct DeviceFeeder {
   FeederView<Real> view;
 
   DeviceFeeder(const FeederModel& m, bool with_z) {
-    auto upload = [](auto& dst, const auto& src) {
-      using T = typename std::decay_t<decltype(src)>::value_type;
-      dst = DeviceBuffer<T>(Backend::kCuda, src.size());
-      dst.copy_from_host(src.data(), src.size());
-    };
-    upload(bus_at, m.bus_at);
-    upload(parent_pos, m.parent_pos);
-    upload(branch_pos, m.branch_pos);
-    upload(from_is_parent, m.branch_from_is_parent);
+    bus_at = to_device(Backend::kCuda, m.bus_at);
+    parent_pos = to_device(Backend::kCuda, m.parent_pos);
+    branch_pos = to_device(Backend::kCuda, m.branch_pos);
+    from_is_parent = to_device(Backend::kCuda, m.branch_from_is_parent);
     std::vector<Real> host;
     const FeederView<Real> hv = m.host_view(host);
-    upload(reals, host);
+    reals = to_device(Backend::kCuda, host);
     const int nb = m.num_buses;
     view = hv;
     view.bus_at = bus_at.data();
@@ -177,7 +172,7 @@ struct DeviceFeeder {
         zc[i].x = static_cast<Real>(m.z_re_pu[i]);
         zc[i].y = static_cast<Real>(m.z_im_pu[i]);
       }
-      upload(z, zc);
+      z = to_device(Backend::kCuda, zc);
     }
   }
 };

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "p2pgrid/core/config.hpp"
+#include "p2pgrid/core/threads.hpp"
 
 namespace p2pgrid::cli {
 
@@ -61,8 +62,7 @@ void register_expert_commands();
 /// returns the report: per-day and mean metrics (see docs/env.md). Writes rollout.trace if set.
 nlohmann::json play_rollout(Config& config);
 
-/// CPU worker threads OpenMP will use (1 without OpenMP).
-int cpu_threads();
+
 
 /// Parses argv for `cmd` (argv after the command words) into an Invocation; throws Error.
 Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& args);

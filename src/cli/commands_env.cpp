@@ -197,7 +197,7 @@ int run_bench_env(Invocation& inv) {
   const BenchTimes t = time_repeated(pf.backend, warmup, reps, [&] {
     for (long long s = 0; s < steps; ++s) env.step(d_actions.data());
   });
-  const int threads = pf.settings.threads > 0 ? pf.settings.threads : cpu_threads();
+  const int threads = cpu_threads(pf.settings.threads);
   json j = bench_report("env", pf.backend, int(batch), threads, "env_steps_per_s",
                         double(batch) * steps, t, warmup);
   j["steps_per_rep"] = steps;

@@ -124,7 +124,7 @@ int run_bench_expert(Invocation& inv) {
     worst_ac = std::max(worst_ac, p.ac_violation_pu);
     solved += p.info.status == SolveStatus::kSolved;
   }
-  const int threads = pf.settings.threads > 0 ? pf.settings.threads : cpu_threads();
+  const int threads = cpu_threads(pf.settings.threads);
   json j = bench_report("expert", pf.backend, int(batch), threads, "env_day_plans_per_s",
                         double(batch), t, warmup);
   j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / threads;

@@ -17,7 +17,6 @@ namespace {
 using nlohmann::json;
 constexpr double kRadToDeg = 57.29577951308232;
 
-int cpu_thread_count(int requested) { return requested > 0 ? requested : cpu_threads(); }
 
 json result_json(const Network& net, const PowerFlowChoice& choice, const PowerFlowResult& r) {
   const double kw = net.base_mva * 1e3;
@@ -157,7 +156,7 @@ json bench_typed(const Network& net, const FeederModel& feeder, const PowerFlowC
     it_sum += its[e];
     conv_sum += conv[e];
   }
-  const int threads = cpu_thread_count(choice.settings.threads);
+  const int threads = cpu_threads(choice.settings.threads);
   json j = bench_report("powerflow", choice.backend, batch, threads, "power_flows_per_s", batch,
                         t, warmup);
   j["method"] = to_string(choice.settings.method);

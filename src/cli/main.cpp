@@ -6,23 +6,12 @@
 #include "cli.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/io.hpp"
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 namespace p2pgrid::cli {
 
 std::vector<Command>& registry() {
   static std::vector<Command> commands;
   return commands;
-}
-
-int cpu_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
 }
 
 std::string Invocation::flag_or(const std::string& flag, const std::string& fallback) const {

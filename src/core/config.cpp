@@ -75,27 +75,6 @@ void merge_into(const json& schema, json& target, const json& src, const std::st
 
 }  // namespace
 
-std::string nearest_key(const std::string& key, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = static_cast<size_t>(-1);
-  for (const auto& c : candidates) {
-    // Levenshtein distance, two rows.
-    std::vector<size_t> prev(c.size() + 1), cur(c.size() + 1);
-    for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
-    for (size_t i = 1; i <= key.size(); ++i) {
-      cur[0] = i;
-      for (size_t j = 1; j <= c.size(); ++j)
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (key[i - 1] != c[j - 1])});
-      std::swap(prev, cur);
-    }
-    if (prev[c.size()] < best_d) {
-      best_d = prev[c.size()];
-      best = c;
-    }
-  }
-  return best;
-}
-
 Config Config::defaults() {
   const auto& files = builtin_files();
   const auto it = files.find("config_default");

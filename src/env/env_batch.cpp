@@ -5,27 +5,15 @@
 
 #include <cstring>
 #include <type_traits>
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
+#include "p2pgrid/core/threads.hpp"
 #if defined(P2P_HAVE_CUDA)
 #include "p2pgrid/env/env_cuda.hpp"
 #endif
 
 namespace p2pgrid {
-namespace {
-
-template <class T>
-DeviceBuffer<T> upload(Backend backend, const std::vector<T>& host) {
-  DeviceBuffer<T> d(backend, host.size());
-  if (!host.empty()) d.copy_from_host(host.data(), host.size());
-  return d;
-}
-
-}  // namespace
 
 struct EnvBatch::Impl {
   // Parameters (uploaded once).
@@ -65,12 +53,7 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
                    const PowerFlowChoice& powerflow)
     : spec_(spec), backend_(backend), num_envs_(num_envs), powerflow_(powerflow),
       impl_(std::make_unique<Impl>()) {
-  threads_ = powerflow_.settings.threads;
-#if defined(_OPENMP)
-  if (threads_ <= 0) threads_ = omp_get_max_threads();
-#else
-  threads_ = 1;
-#endif
+  threads_ = cpu_threads(powerflow_.settings.threads);
   if (num_envs < 1) throw Error("EnvBatch: num_envs must be >= 1, got " + std::to_string(num_envs));
   if (backend == Backend::kCuda && !cuda_device_available())
     throw Error("backend 'cuda': " + cuda_device_description() + "; use --backend cpu");
@@ -125,19 +108,19 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
     if (d >= spec_.profiles.num_days)
       throw Error("EnvBatch: split day " + std::to_string(d) + " is beyond the profiles' " +
                   std::to_string(spec_.profiles.num_days) + " days");
-  m.unit_type = upload(backend, unit_type);
-  m.agent_unit_begin = upload(backend, spec_.agent_unit_begin);
-  m.agent_bus = upload(backend, agent_bus);
-  m.split_days = upload(backend, split_days);
-  m.unit_params = upload(backend, unit_params);
-  m.agent_params = upload(backend, agent_params);
-  m.bus_load_p = upload(backend, bus_p);
-  m.bus_load_q = upload(backend, bus_q);
-  m.buy = upload(backend, std::vector<double>(spec_.buy_cny_per_kwh.begin(), spec_.buy_cny_per_kwh.end()));
-  m.sell = upload(backend, std::vector<double>(spec_.sell_cny_per_kwh.begin(), spec_.sell_cny_per_kwh.end()));
-  m.pv_cf = upload(backend, spec_.profiles.pv_cf);
-  m.wind_cf = upload(backend, spec_.profiles.wind_cf);
-  m.load_pu = upload(backend, spec_.profiles.load_pu);
+  m.unit_type = to_device(backend, unit_type);
+  m.agent_unit_begin = to_device(backend, spec_.agent_unit_begin);
+  m.agent_bus = to_device(backend, agent_bus);
+  m.split_days = to_device(backend, split_days);
+  m.unit_params = to_device(backend, unit_params);
+  m.agent_params = to_device(backend, agent_params);
+  m.bus_load_p = to_device(backend, bus_p);
+  m.bus_load_q = to_device(backend, bus_q);
+  m.buy = to_device(backend, std::vector<double>(spec_.buy_cny_per_kwh.begin(), spec_.buy_cny_per_kwh.end()));
+  m.sell = to_device(backend, std::vector<double>(spec_.sell_cny_per_kwh.begin(), spec_.sell_cny_per_kwh.end()));
+  m.pv_cf = to_device(backend, spec_.profiles.pv_cf);
+  m.wind_cf = to_device(backend, spec_.profiles.wind_cf);
+  m.load_pu = to_device(backend, spec_.profiles.load_pu);
 
   params_.num_agents = A;
   params_.num_units = U;
@@ -225,7 +208,7 @@ EnvBatch::EnvBatch(const EnvSpec& spec, Backend backend, int num_envs,
   view_.violation = m.violation.data();
   view_.price_p2p = m.price_p2p.data();
 
-  action_mask_ = upload(backend, spec_.action_mask());
+  action_mask_ = to_device(backend, spec_.action_mask());
 
   m.feeder = FeederModel::build(net, net.name,
                                 powerflow_.settings.method == PowerFlowMethod::kZbus);

@@ -7,9 +7,7 @@
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "p2pgrid/core/threads.hpp"
 
 namespace p2pgrid {
 
@@ -121,12 +119,7 @@ std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vecto
   std::vector<AdmmInfo> info(count);
   constexpr int kGroup = kAdmmGroup;
   const int groups = (count + kGroup - 1) / kGroup;
-  int threads = settings_.threads;
-#if defined(_OPENMP)
-  if (threads <= 0) threads = omp_get_max_threads();
-#else
-  threads = 1;
-#endif
+  const int threads = cpu_threads(settings_.threads);
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
   for (int g = 0; g < groups; ++g) {
     const int first = g * kGroup;

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "p2pgrid/core/format.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/io.hpp"
 #include "p2pgrid/network/network.hpp"
@@ -33,13 +34,6 @@ struct Token {
   bool space_before = false;  // whitespace (or a continuation) right before the token
 };
 
-// Shortest of %.15g / %.17g that reads back as the same double.
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 std::string describe(const Token& t) {
   switch (t.kind) {
@@ -697,7 +691,7 @@ class Interpreter {
     const Value v = expr();
     for (double x : v.data) {
       if (!(x >= 1.0) || x != std::floor(x) || x > 1e9) {
-        fail_at(where_, s.line, "subscript must be a positive integer, got " + num(x));
+        fail_at(where_, s.line, "subscript must be a positive integer, got " + format_double(x));
       }
       s.one.push_back(static_cast<int>(x));
     }
@@ -851,7 +845,7 @@ class Interpreter {
           const double y = fn->second(x);
           if (std::isnan(y) && !std::isnan(x)) {
             fail_at(where_, t.line,
-                    t.text + "(" + num(x) +
+                    t.text + "(" + format_double(x) +
                         ") is not a real number (MATLAB would return a complex "
                         "value, which a case file cannot use)");
           }
@@ -990,7 +984,7 @@ class Interpreter {
       } else {
         z = std::pow(x, y);
         if (std::isnan(z) && !std::isnan(x) && !std::isnan(y)) {
-          fail_at(where_, op.line, num(x) + "^" + num(y) + " is not a real number");
+          fail_at(where_, op.line, format_double(x) + "^" + format_double(y) + " is not a real number");
         }
       }
       r.data[i] = z;
@@ -1031,7 +1025,7 @@ const Matrix& require_matrix(const Interpreter& in, const std::string& field, in
 
 int case_bus_number(double v, const std::string& where, int line, const std::string& what) {
   if (!(v >= 1.0) || v != std::floor(v) || v > std::numeric_limits<int>::max()) {
-    fail_at(where, line, what + " must be a positive integer bus number, got " + num(v));
+    fail_at(where, line, what + " must be a positive integer bus number, got " + format_double(v));
   }
   return static_cast<int>(v);
 }
@@ -1089,7 +1083,7 @@ Network parse_matpower(const std::string& text, const std::string& where) {
   net.base_mva = base->second;
   if (!std::isfinite(net.base_mva) || net.base_mva <= 0.0) {
     fail_at(where, in.field_line_.at("baseMVA"),
-            "mpc.baseMVA must be a positive number, got " + num(net.base_mva));
+            "mpc.baseMVA must be a positive number, got " + format_double(net.base_mva));
   }
 
   // Buses.
@@ -1128,7 +1122,7 @@ Network parse_matpower(const std::string& text, const std::string& where) {
       net.slack_bus = i;
       slack_line = line;
     } else if (type != 1.0) {
-      fail_at(where, line, label + " has bus type " + num(type) + "; expected 1 (PQ) or 3 (slack)");
+      fail_at(where, line, label + " has bus type " + format_double(type) + "; expected 1 (PQ) or 3 (slack)");
     }
     net.bus_id.push_back(id);
     net.base_kv.push_back(bus.at(i, kBaseKv));
@@ -1140,7 +1134,7 @@ Network parse_matpower(const std::string& text, const std::string& where) {
     net.v_max_pu.push_back(bus.at(i, kVmax));
     if (!(bus.at(i, kBaseKv) > 0.0)) {
       fail_at(where, line,
-              label + " has BASE_KV " + num(bus.at(i, kBaseKv)) +
+              label + " has BASE_KV " + format_double(bus.at(i, kBaseKv)) +
                   "; a positive nominal voltage is needed for the ohm conversion");
     }
   }
@@ -1194,7 +1188,7 @@ Network parse_matpower(const std::string& text, const std::string& where) {
     const double shift = branch.at(k, kShift);
     if ((tap != 0.0 && tap != 1.0) || shift != 0.0) {
       fail_at(where, line,
-              label + " is a transformer (TAP " + num(tap) + ", SHIFT " + num(shift) +
+              label + " is a transformer (TAP " + format_double(tap) + ", SHIFT " + format_double(shift) +
                   "): transformers are not supported yet (TAP must be 0 or 1 and SHIFT 0)");
     }
     const int f = index_of.at(f_id);

@@ -1,5 +1,6 @@
 // Network queries, consistency checks (validate_network) and the radial structure of a feeder
 // (build_radial_topology: loop / island / impedance checks, breadth-first order from the slack).
+#include "p2pgrid/core/format.hpp"
 #include "p2pgrid/network/network.hpp"
 
 #include <cmath>
@@ -32,13 +33,6 @@ double Network::total_load_kvar() const {
 
 namespace {
 
-// Shortest of %.15g / %.17g that reads back as the same double.
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 // "from-to" in case bus numbers, falling back to indices when they are out of range.
 std::string branch_label(const Network& net, int k) {
@@ -65,7 +59,7 @@ void validate_network(const Network& net, const std::string& where) {
   const std::size_t nl = net.from_bus.size();
 
   if (!std::isfinite(net.base_mva) || net.base_mva <= 0.0) {
-    fail("base_mva must be a positive number, got " + num(net.base_mva));
+    fail("base_mva must be a positive number, got " + format_double(net.base_mva));
   }
   if (nb == 0) fail("the network has no buses");
   auto check_size = [&](const char* name, std::size_t size, std::size_t expected, const char* ref) {
@@ -94,7 +88,7 @@ void validate_network(const Network& net, const std::string& where) {
          std::to_string(nb) + ")");
   }
   if (!std::isfinite(net.v_slack_pu) || net.v_slack_pu <= 0.0) {
-    fail("v_slack_pu must be a positive number, got " + num(net.v_slack_pu));
+    fail("v_slack_pu must be a positive number, got " + format_double(net.v_slack_pu));
   }
 
   std::unordered_map<int, std::size_t> seen;
@@ -106,19 +100,19 @@ void validate_network(const Network& net, const std::string& where) {
            std::to_string(i) + "): bus numbers must be unique");
     }
     if (!std::isfinite(net.base_kv[i]) || net.base_kv[i] <= 0.0) {
-      fail(bus + ": base_kv must be a positive number, got " + num(net.base_kv[i]));
+      fail(bus + ": base_kv must be a positive number, got " + format_double(net.base_kv[i]));
     }
     const std::pair<const char*, double> values[] = {
         {"p_load_kw", net.p_load_kw[i]},   {"q_load_kvar", net.q_load_kvar[i]},
         {"g_shunt_kw", net.g_shunt_kw[i]}, {"b_shunt_kvar", net.b_shunt_kvar[i]},
         {"v_min_pu", net.v_min_pu[i]},     {"v_max_pu", net.v_max_pu[i]}};
     for (const auto& [name, v] : values) {
-      if (!std::isfinite(v)) fail(bus + ": " + name + " is not a finite number (" + num(v) + ")");
+      if (!std::isfinite(v)) fail(bus + ": " + name + " is not a finite number (" + format_double(v) + ")");
     }
     // v_min == v_max is legitimate: MATPOWER's feeder cases pin the slack at Vmin = Vmax = 1.
     if (net.v_min_pu[i] < 0.0 || net.v_min_pu[i] > net.v_max_pu[i]) {
       fail(bus + ": voltage limits must satisfy 0 <= v_min_pu <= v_max_pu, got v_min_pu " +
-           num(net.v_min_pu[i]) + ", v_max_pu " + num(net.v_max_pu[i]));
+           format_double(net.v_min_pu[i]) + ", v_max_pu " + format_double(net.v_max_pu[i]));
     }
   }
 
@@ -141,7 +135,7 @@ void validate_network(const Network& net, const std::string& where) {
     for (const auto& [name, v] : values) {
       if (!std::isfinite(v)) {
         fail(branch + " (" + branch_label(net, static_cast<int>(k)) + "): " + name +
-             " is not a finite number (" + num(v) + ")");
+             " is not a finite number (" + format_double(v) + ")");
       }
     }
     if (net.in_service[k] > 1) {
@@ -173,7 +167,7 @@ RadialTopology build_radial_topology(const Network& net, const std::string& wher
     }
     if (net.r_pu[k] < 0.0 || (net.r_pu[k] <= 0.0 && net.x_pu[k] <= 0.0)) {
       throw Error(where + ": branch " + branch_label(net, k) + " has a non-positive impedance (r " +
-                  num(net.r_pu[k]) + " p.u., x " + num(net.x_pu[k]) +
+                  format_double(net.r_pu[k]) + " p.u., x " + format_double(net.x_pu[k]) +
                   " p.u.): r must be >= 0 and r or x must be > 0");
     }
   }

@@ -11,8 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "p2pgrid/core/format.hpp"
 #include "p2pgrid/core/builtin_data.hpp"
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/nearest.hpp"
 #include "p2pgrid/core/io.hpp"
 #include "p2pgrid/network/network.hpp"
 
@@ -33,42 +35,6 @@ const std::vector<std::string> kBranchColumns = {"from", "to",   "r_ohm", "x_ohm
 // r_ohm / x_ohm must agree with the p.u. values and the from bus's base this closely.
 constexpr double kOhmRelTol = 1e-9;
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-// Edit distance, discounted by the shared prefix and suffix so that an abbreviation ("p_kw") is
-// nearest to its full name ("p_load_kw") rather than to a short unrelated key ("bus").
-std::string nearest(const std::string& key, const std::vector<std::string>& valid) {
-  auto score = [&](const std::string& v) {
-    std::size_t prefix = 0, suffix = 0;
-    const std::size_t shorter = std::min(key.size(), v.size());
-    while (prefix < shorter && key[prefix] == v[prefix]) ++prefix;
-    while (suffix < shorter && key[key.size() - 1 - suffix] == v[v.size() - 1 - suffix]) ++suffix;
-    return static_cast<long>(edit_distance(key, v)) -
-           static_cast<long>(std::min(prefix + suffix, shorter));
-  };
-  std::string best = valid.front();
-  long best_score = score(best);
-  for (const std::string& v : valid) {
-    const long s = score(v);
-    if (s < best_score) {
-      best = v;
-      best_score = s;
-    }
-  }
-  return best;
-}
-
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const std::string& s : items) out += (out.empty() ? "\"" : ", \"") + s + "\"";
@@ -81,13 +47,6 @@ std::string brief(const json& v) {
   return s;
 }
 
-// Shortest of %.15g / %.17g that reads back as the same double.
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 // Reads one document, naming `where` and the JSON path in every error.
 class Reader {
@@ -112,7 +71,7 @@ class Reader {
       if (std::find(valid.begin(), valid.end(), item.key()) == valid.end()) {
         const std::string at = path.empty() ? item.key() : path + "." + item.key();
         fail(at, "unknown key \"" + item.key() + "\" (did you mean \"" +
-                     nearest(item.key(), valid) + "\"? valid keys: " + join(valid) + ")");
+                     nearest_key(item.key(), valid) + "\"? valid keys: " + join(valid) + ")");
       }
     }
   }
@@ -162,7 +121,7 @@ class Reader {
       }
       if (name != columns[j]) {
         fail(at, "expected column \"" + columns[j] + "\", got \"" + name +
-                     "\" (nearest valid column: \"" + nearest(name, columns) +
+                     "\" (nearest valid column: \"" + nearest_key(name, columns) +
                      "\"); the columns must be " + join(columns));
       }
     }
@@ -203,7 +162,7 @@ Network network_from_json_text(const std::string& text, const std::string& where
   net.name = rd.string(rd.member(doc, "", "name"), "name");
   net.source = rd.string(rd.member(doc, "", "source"), "source");
   net.base_mva = rd.number(rd.member(doc, "", "base_mva"), "base_mva");
-  if (!(net.base_mva > 0.0)) rd.fail("base_mva", "must be positive, got " + num(net.base_mva));
+  if (!(net.base_mva > 0.0)) rd.fail("base_mva", "must be positive, got " + format_double(net.base_mva));
   const int slack_id = rd.integer(rd.member(doc, "", "slack_bus"), "slack_bus");
   net.v_slack_pu = rd.number(rd.member(doc, "", "v_slack_pu"), "v_slack_pu");
 
@@ -217,7 +176,7 @@ Network network_from_json_text(const std::string& text, const std::string& where
     net.bus_id.push_back(id);
     net.base_kv.push_back(rd.number(row[1], cell(1)));
     if (!(net.base_kv.back() > 0.0)) {
-      rd.fail(cell(1), "base_kv must be positive, got " + num(net.base_kv.back()));
+      rd.fail(cell(1), "base_kv must be positive, got " + format_double(net.base_kv.back()));
     }
     net.p_load_kw.push_back(rd.number(row[2], cell(2)));
     net.q_load_kvar.push_back(rd.number(row[3], cell(3)));
@@ -260,8 +219,8 @@ Network network_from_json_text(const std::string& text, const std::string& where
       const double from_pu = row[j + 2].get<double>() * z_base;
       const double scale = std::max(std::fabs(ohm), std::fabs(from_pu));
       if (std::fabs(ohm - from_pu) > kOhmRelTol * scale) {
-        rd.fail(cell(j), std::string(what) + "_ohm " + num(ohm) + " disagrees with " + what +
-                             "_pu * z_base_ohm(from bus) = " + num(from_pu) +
+        rd.fail(cell(j), std::string(what) + "_ohm " + format_double(ohm) + " disagrees with " + what +
+                             "_pu * z_base_ohm(from bus) = " + format_double(from_pu) +
                              " (relative tolerance 1e-9)");
       }
     }

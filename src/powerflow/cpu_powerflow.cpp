@@ -6,20 +6,11 @@
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/powerflow/powerflow.hpp"
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "p2pgrid/core/threads.hpp"
 
 namespace p2pgrid::detail {
 namespace {
 
-int cpu_threads(int requested) {
-#if defined(_OPENMP)
-  return requested > 0 ? requested : omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
 
 template <class Real>
 struct CpuFeeder {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "p2pgrid/core/nearest.hpp"
+
 namespace p2pgrid {
 
 class Config {
@@ -41,8 +43,5 @@ class Config {
   nlohmann::json schema_;
   nlohmann::json values_;
 };
-
-/// The key in `candidates` with the smallest edit distance to `key` (for "did you mean").
-std::string nearest_key(const std::string& key, const std::vector<std::string>& candidates);
 
 }  // namespace p2pgrid

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace p2pgrid {
 
@@ -77,5 +78,13 @@ class DeviceBuffer {
   T* data_ = nullptr;
   std::size_t size_ = 0;
 };
+
+/// A buffer on `backend` holding a copy of `host`.
+template <class T>
+DeviceBuffer<T> to_device(Backend backend, const std::vector<T>& host) {
+  DeviceBuffer<T> d(backend, host.size());
+  if (!host.empty()) d.copy_from_host(host.data(), host.size());
+  return d;
+}
 
 }  // namespace p2pgrid

@@ -56,7 +56,8 @@ struct Prosumer {
   double p_scale_kw = 1;        // normalization of this agent's powers in observations
 };
 
-/// Everything static about the env. Flat arrays are what physics.hpp reads.
+/// Everything static about the env. Flat arrays are what physics.hpp reads. Every value is set
+/// by build_env_spec from the config (configs/default.json holds the defaults, nothing here).
 struct EnvSpec {
   Network network;
   std::vector<Prosumer> prosumers;
@@ -64,13 +65,13 @@ struct EnvSpec {
   std::vector<int> agent_unit_begin;  // [num_agents + 1]
   std::array<double, 24> buy_cny_per_kwh{};   // lambda_B by hour of day
   std::array<double, 24> sell_cny_per_kwh{};  // lambda_S by hour of day
-  double p2p_lambda = 0.5;                    // eq. (20)
+  double p2p_lambda = 0;                      // eq. (20)
   double dso_fee_cny_per_kwh = 0;             // lambda_DSO
-  double v_min_pu = 0.95, v_max_pu = 1.05;    // limits of the penalty, eq. (26)
-  double feeder_load_scale = 1;               // non-prosumer loads = case load x profile x this
-  double cost_weight = 0.01;                  // delta of eq. (24)
-  double penalty_a = 1, penalty_c = 0;        // a_pen, c_pen of eq. (26)
-  double nonconvergence_penalty = 100;
+  double v_min_pu = 0, v_max_pu = 0;          // limits of the penalty, eq. (26)
+  double feeder_load_scale = 0;               // non-prosumer loads = case load x profile x this
+  double cost_weight = 0;                     // delta of eq. (24)
+  double penalty_a = 0, penalty_c = 0;        // a_pen, c_pen of eq. (26)
+  double nonconvergence_penalty = 0;
   double price_scale_cny_per_kwh = 1;         // observation scale: max buy price
   YearProfiles profiles;
   Split split = Split::kTrain;

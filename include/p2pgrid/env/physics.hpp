@@ -66,9 +66,10 @@ struct EnvParamsView {
   const float* load_pu = nullptr;  // [num_days * 96]
   const int* split_days = nullptr;  // [num_split_days]
   int num_split_days = 0;
-  double p2p_lambda = 0.5, dso_fee = 0, v_min = 0.95, v_max = 1.05, v_slack = 1.0;
-  double cost_weight = 0.01, penalty_a = 1, penalty_c = 0, nonconvergence_penalty = 100;
-  double price_scale = 1, kw_per_pu = 1e4;
+  // Copied from EnvSpec by EnvBatch (no defaults of their own).
+  double p2p_lambda = 0, dso_fee = 0, v_min = 0, v_max = 0, v_slack = 0;
+  double cost_weight = 0, penalty_a = 0, penalty_c = 0, nonconvergence_penalty = 0;
+  double price_scale = 1, kw_per_pu = 1;
 };
 
 /// One env's mutable state, rows of [B, ...] buffers.

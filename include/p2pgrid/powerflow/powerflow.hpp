@@ -121,19 +121,6 @@ PowerFlowResult solve_power_flow(PowerFlowSolver& solver, const FeederModel& fee
                                  const std::vector<double>& p_inj_pu,
                                  const std::vector<double>& q_inj_pu);
 
-namespace detail {
-std::unique_ptr<PowerFlowSolver> make_cpu_powerflow_solver(const FeederModel& feeder,
-                                                           const PowerFlowSettings& settings);
-#if defined(P2P_HAVE_CUDA)
-std::unique_ptr<PowerFlowSolver> make_cuda_powerflow_solver(const FeederModel& feeder,
-                                                            const PowerFlowSettings& settings);
-#endif
-}  // namespace detail
-
-}  // namespace p2pgrid
-
-namespace p2pgrid {
-
 class Config;
 
 /// The power-flow section of a config resolved into backend, precision and settings
@@ -144,5 +131,14 @@ struct PowerFlowChoice {
   PowerFlowSettings settings;
 };
 PowerFlowChoice resolve_powerflow_config(const Config& config);
+
+namespace detail {
+std::unique_ptr<PowerFlowSolver> make_cpu_powerflow_solver(const FeederModel& feeder,
+                                                           const PowerFlowSettings& settings);
+#if defined(P2P_HAVE_CUDA)
+std::unique_ptr<PowerFlowSolver> make_cuda_powerflow_solver(const FeederModel& feeder,
+                                                            const PowerFlowSettings& settings);
+#endif
+}  // namespace detail
 
 }  // namespace p2pgrid

@@ -1,0 +1,18 @@
+// Number formatting shared by error messages and writers.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace p2pgrid {
+
+/// The shortest of %.15g and %.17g that reads back as the same double (exact, yet readable).
+inline std::string format_double(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace p2pgrid
