@@ -141,7 +141,7 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
   // ignored.
   constexpr int G = kAdmmGroup;
   std::vector<double> x(nh * G, 0.0), xt(nh * G), rhs(nh * G), z(mh * G, 0.0), zt(mh * G),
-      y(mh * G, 0.0), y_prev(mh * G, 0.0), lo(mh * G), hi(mh * G), w(mh * G), v(nh * G);
+      y(mh * G, 0.0), y_prev(mh * G, 0.0), lo(mh * G), hi(mh * G), v(nh * G);
   for (int g = 0; g < G; ++g) {
     const int e = first + (g < count ? g : 0);
     for (std::size_t i = 0; i < mh; ++i) {
@@ -159,32 +159,40 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
       }
     }
   }
-  // out = A~ in (rows of the horizon; prev entries of the last block fall outside it).
-  auto mul_a = [&](const std::vector<double>& in, std::vector<double>& out) {
-    std::fill(out.begin(), out.end(), 0.0);
+  // For every row of the horizon: acc = (A~ in)_row, then sink(row, acc). Prev entries of the
+  // last block fall outside the horizon.
+  auto rows_of_a = [&](const std::vector<double>& in, auto&& sink) {
     for (int k = 0; k < blocks; ++k)
       for (int r = 0; r < m; ++r) {
-        double* o = out.data() + (std::size_t(k) * m + r) * G;
+        double acc[G] = {};
         const QpRowInfo& ri = qp_.rows[r];
         for (std::size_t a = 0; a < ri.cols.size(); ++a) {
           const double c = self_vals_[r][a];
           const double* src = in.data() + (std::size_t(k) * n + ri.cols[a]) * G;
-          for (int g = 0; g < G; ++g) o[g] += c * src[g];
+          for (int g = 0; g < G; ++g) acc[g] += c * src[g];
         }
         if (k + 1 < blocks)
           for (std::size_t a = 0; a < ri.prev_cols.size(); ++a) {
             const double c = prev_vals_[r][a];
             const double* src = in.data() + (std::size_t(k + 1) * n + ri.prev_cols[a]) * G;
-            for (int g = 0; g < G; ++g) o[g] += c * src[g];
+            for (int g = 0; g < G; ++g) acc[g] += c * src[g];
           }
+        sink(std::size_t(k) * m + r, acc);
       }
   };
-  // out = A~' in.
-  auto mul_at = [&](const std::vector<double>& in, std::vector<double>& out) {
+  auto mul_a = [&](const std::vector<double>& in, std::vector<double>& out) {
+    rows_of_a(in, [&](std::size_t i, const double* acc) {
+      for (int g = 0; g < G; ++g) out[i * G + g] = acc[g];
+    });
+  };
+  // out = A~' w where w_i = source(i, lane): the vector is formed on the fly, never stored.
+  auto mul_at_of = [&](auto&& source, std::vector<double>& out) {
     std::fill(out.begin(), out.end(), 0.0);
     for (int k = 0; k < blocks; ++k)
       for (int r = 0; r < m; ++r) {
-        const double* src = in.data() + (std::size_t(k) * m + r) * G;
+        const std::size_t i = std::size_t(k) * m + r;
+        double src[G];
+        for (int g = 0; g < G; ++g) src[g] = source(i, g);
         const QpRowInfo& ri = qp_.rows[r];
         for (std::size_t a = 0; a < ri.cols.size(); ++a) {
           const double c = self_vals_[r][a];
@@ -198,6 +206,9 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
             for (int g = 0; g < G; ++g) o[g] += c * src[g];
           }
       }
+  };
+  auto mul_at = [&](const std::vector<double>& in, std::vector<double>& out) {
+    mul_at_of([&](std::size_t i, int g) { return in[i * G + g]; }, out);
   };
   std::vector<char> done(G, 0);
   for (int g = count; g < G; ++g) done[g] = 1;
@@ -232,31 +243,29 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
   while (active > 0 && iter < s.max_iterations) {
     ++iter;
     // rhs = sigma x - q~ + A~'(rho z - y)
-    for (std::size_t i = 0; i < mh; ++i) {
-      const double rho = rho_[i % m] * rho_scale;
-      for (int g = 0; g < G; ++g) w[i * G + g] = rho * z[i * G + g] - y[i * G + g];
-    }
-    mul_at(w, rhs);
+    mul_at_of([&](std::size_t i, int g) {
+      return rho_[i % m] * rho_scale * z[i * G + g] - y[i * G + g];
+    }, rhs);
     for (std::size_t i = 0; i < nh; ++i) {
       const double q = q_scaled_[i];  // block-major, the leading blocks
       for (int g = 0; g < G; ++g) rhs[i * G + g] += s.sigma * x[i * G + g] - q;
     }
     kkt->solve(blocks, G, rhs.data());
     xt.swap(rhs);
-    mul_a(xt, zt);
     const bool check = iter % s.check_every == 0 || iter == s.max_iterations;
     if (check) y_prev = y;
     for (std::size_t i = 0; i < nh * G; ++i) x[i] = alpha * xt[i] + (1 - alpha) * x[i];
-    for (std::size_t i = 0; i < mh; ++i) {
+    // z~ = A~ x~ row by row, relaxed, projected onto [l, u], and the dual step, fused.
+    rows_of_a(xt, [&](std::size_t i, const double* acc) {
       const double rho = rho_[i % m] * rho_scale;
       for (int g = 0; g < G; ++g) {
         const std::size_t k = i * G + g;
-        const double zh = alpha * zt[k] + (1 - alpha) * z[k];
+        const double zh = alpha * acc[g] + (1 - alpha) * z[k];
         const double zn = std::min(std::max(zh + y[k] / rho, lo[k]), hi[k]);
         y[k] += rho * (zh - zn);
         z[k] = zn;
       }
-    }
+    });
     if (!check) continue;
     // Residuals in unscaled units (OSQP section 3.4 / 5.1).
     mul_a(x, zt);       // A~ x
