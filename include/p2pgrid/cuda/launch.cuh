@@ -3,7 +3,10 @@
 
 namespace p2pgrid::cuda {
 
-constexpr int kThreadsPerBlock = 128;
+// One thread per env walks its whole feeder, so spreading envs over more SMs matters more than
+// big blocks: B = 4096 gives 64 blocks on the H200's 132 SMs. To be tuned on the GPU
+// (docs/performance.md lists the benchmark to run).
+constexpr int kThreadsPerBlock = 64;
 
 /// Blocks of kThreadsPerBlock covering n threads.
 inline int blocks_for(long long n) {
