@@ -92,7 +92,8 @@ int run_study(Invocation& inv) {
     }
   const PowerFlowResult scan = solve_power_flow(*sweep, feeder, choice.precision, batch, p, q);
   std::cout << "Load / PV scan (" << batch << " operating points in one batch)\n"
-            << "  load  pv   conv  iters  vmin_pu  vmax_pu  losses_kw  buses<vmin  buses>vmax\n";
+            << "  load  pv   conv  iters  vmin_pu  vmax_pu  losses_kw  buses<vmin  buses>vmax"
+               "  (the case's own limits)\n";
   json scan_rows = json::array();
   for (size_t a = 0; a < load_levels.size(); ++a)
     for (size_t b = 0; b < pv_levels.size(); ++b) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "p2pgrid/core/device.hpp"
 #include "p2pgrid/core/io.hpp"
 #include "p2pgrid/network/network.hpp"
 #include "support/run_cli.hpp"
@@ -115,6 +116,76 @@ TEST(Cli, HelpListsCommandsAndSharedOptions) {
   EXPECT_EQ(r.status, 0);
   for (const char* o : {"--config", "--set", "--out", "--batch", "--backend"})
     EXPECT_NE(r.out.find(o), std::string::npos) << o;
+}
+
+}  // namespace
+}  // namespace p2pgrid
+
+namespace p2pgrid {
+namespace {
+
+TEST(Cli, InlineConfigFormIsHonoured) {
+  const std::string cfg = ::testing::TempDir() + "/p2p_inline_cfg.json";
+  write_text_file_atomic(cfg, R"({"powerflow": {"max_iterations": 7}})");
+  auto r = run_cli("config show --config=" + cfg);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["powerflow"]["max_iterations"], 7);
+  r = run_cli("config show --config=/nonexistent/p2p.json");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("/nonexistent/p2p.json: cannot open"), std::string::npos) << r.err;
+}
+
+TEST(Cli, OutOfRangeNumbersAreErrorsNamingTheKey) {
+  auto r = run_cli("powerflow --set powerflow.max_iterations=4294967297");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("'powerflow.max_iterations' = 4294967297 is outside"), std::string::npos)
+      << r.err;
+  r = run_cli("powerflow --set powerflow.tolerance_pu=1e400");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--set powerflow.tolerance_pu=1e400"), std::string::npos) << r.err;
+  r = run_cli("bench env --repetitions 0");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("bench.repetitions"), std::string::npos) << r.err;
+  r = run_cli("data import-elia --pv a --wind b --load c --year abc -o x.json");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--year 'abc'"), std::string::npos) << r.err;
+}
+
+TEST(Cli, RolloutTraceHasTheDocumentedColumnsAndOneRowPerAgentStep) {
+  const std::string trace = ::testing::TempDir() + "/p2p_trace.csv";
+  const auto r = run_cli("rollout --policy random --days 1 --json --trace " + trace);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["days"].size(), 1u);
+  EXPECT_GT(j["mean"]["cost_cny"].get<double>(), 0.0);
+  std::istringstream in(read_text_file(trace));
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header,
+            "day,step,agent,bus,p_cdg_kw,p_rdg_kw,q_rdg_kvar,p_bess_kw,soc_kwh,p_cl_kw,p_load_kw,"
+            "q_load_kvar,p_p2p_kw,p_grid_kw,price_buy_cny_per_kwh,price_sell_cny_per_kwh,"
+            "price_p2p_cny_per_kwh,cost_cny,v_pu");
+  int rows = 0;
+  for (std::string line; std::getline(in, line);) ++rows;
+  EXPECT_EQ(rows, 96 * 20);
+}
+
+TEST(Cli, BenchEnvReportsEnvAndAgentSteps) {
+  const auto r = run_cli("bench env --batch 8 --steps 4 --repetitions 2 --set bench.warmup=0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["bench"], "env");
+  EXPECT_EQ(j["unit"], "env_steps_per_s");
+  EXPECT_NEAR(j["agent_steps_per_s"].get<double>(), 20 * j["throughput_per_s"].get<double>(),
+              1e-6 * j["agent_steps_per_s"].get<double>());
+}
+
+TEST(Cli, CudaBackendWithoutADeviceIsAClearError) {
+  if (cuda_device_available()) GTEST_SKIP() << "a CUDA device is present";
+  const auto r = run_cli("rollout --backend cuda --days 1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("backend 'cuda'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--backend cpu"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -545,3 +545,55 @@ TEST(EnvBatch, ActionMaskMatchesThePortfolios) {
 
 }  // namespace
 }  // namespace p2pgrid
+
+namespace p2pgrid {
+namespace {
+
+// A state whose values cannot be continued from (a day beyond the year, a step past the day's
+// end, a SOC outside its window) is refused with a message, before anything is copied.
+TEST(EnvBatch, LoadStateRejectsImpossibleValues) {
+  const EnvSpec& spec = test::default_env_spec();
+  EnvBatch env(spec, Backend::kCpu, 2, test::default_cpu_powerflow());
+  env.reset(1);
+  const std::string good = env.save_state();
+  // Layout: 8-byte magic, then per buffer an 8-byte size and its bytes: step [B] int, day [B].
+  const std::size_t step_at = 8 + 8, day_at = step_at + 2 * sizeof(int) + 8;
+  auto with_int = [&](std::size_t at, int value) {
+    std::string s = good;
+    std::memcpy(&s[at], &value, sizeof(int));
+    return s;
+  };
+  std::string m = test::error_of([&] { env.load_state(with_int(day_at, 1000000)); });
+  EXPECT_NE(m.find("plays day 1000000, outside the year's 365 days"), std::string::npos) << m;
+  m = test::error_of([&] { env.load_state(with_int(step_at, 96)); });
+  EXPECT_NE(m.find("at step 96, outside 0..95"), std::string::npos) << m;
+  EXPECT_EQ(env.save_state(), good);  // nothing was loaded
+}
+
+TEST(EnvBatch, StepBeforeResetIsAnError) {
+  EnvBatch env(test::default_env_spec(), Backend::kCpu, 2, test::default_cpu_powerflow());
+  std::vector<float> zero(2 * std::size_t(env.num_agents()) * kActionDim, 0.0f);
+  const std::string m = test::error_of([&] { env.step(zero.data()); });
+  EXPECT_NE(m.find("step before reset()"), std::string::npos) << m;
+}
+
+TEST(EnvBatch, FinalStateHoldsTheDaysLastStateWithTimeOne) {
+  const EnvSpec& spec = test::default_env_spec();
+  EnvBatch env(spec, Backend::kCpu, 2, test::default_cpu_powerflow());
+  env.reset(3);
+  std::vector<float> zero(2 * std::size_t(env.num_agents()) * kActionDim, 0.0f);
+  for (int t = 0; t < kStepsPerDay; ++t) env.step(zero.data());
+  const int S = env.state_dim(), A = env.num_agents();
+  const auto fs = env.to_host(env.view().final_state, 2 * std::size_t(S));
+  const auto fo = env.to_host(env.view().final_obs, 2 * std::size_t(A) * kObsDim);
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_EQ(fs[std::size_t(e) * S], 1.0f);
+    for (int a = 0; a < A; ++a)
+      for (int k = 0; k < kStatePerAgentDim; ++k)
+        EXPECT_EQ(fs[std::size_t(e) * S + kStateSharedDim + a * kStatePerAgentDim + k],
+                  fo[(std::size_t(e) * A + a) * kObsDim + 3 + k]);
+  }
+}
+
+}  // namespace
+}  // namespace p2pgrid
