@@ -23,6 +23,10 @@ ExpertSettings resolve_expert_config(const Config& c) {
   s.admm.scaling_iterations = c.integer_in("expert.scaling_iterations", 0, 1000);
   s.admm.threads = c.integer_in("powerflow.threads", 0, 4096);
   s.admm.adaptive_rho = c.boolean("expert.adaptive_rho");
+  s.admm.adaptive_rho_interval = c.integer_in("expert.adaptive_rho_interval", 1, 1000000);
+  s.admm.adaptive_rho_tolerance = c.number("expert.adaptive_rho_tolerance");
+  if (!(s.admm.adaptive_rho_tolerance > 1))
+    throw Error("config key 'expert.adaptive_rho_tolerance' must be > 1");
   s.inverter_facets = c.integer_in("expert.inverter_facets", 4, 1024);
   s.dso_rounds = c.integer_in("expert.dso_rounds", 0, 100);
   s.dso_tolerance_pu = c.number("expert.dso_tolerance_pu");
