@@ -76,7 +76,9 @@ struct PowerFlowIO {
 };
 
 /// A batched solver bound to one feeder and one backend. Scratch grows with the largest batch
-/// seen; solve() is synchronous on the CPU and stream-ordered (then synchronized) on CUDA.
+/// seen. solve() is synchronous on the CPU; on CUDA it is ordered on the default stream: the
+/// sweep returns with its kernel queued, the Z-bus method synchronizes once per iteration for
+/// its convergence test. Reading results on the host (copy_to_host) synchronizes.
 class PowerFlowSolver {
  public:
   virtual ~PowerFlowSolver() = default;
