@@ -58,6 +58,10 @@ void register_config_commands();
 void register_env_commands();
 void register_expert_commands();
 
+/// Points the env at rollout.split (the days rollout and expert play); a bad name is an Error
+/// naming rollout.split.
+void play_days_of_rollout_split(Config& config);
+
 /// Plays rollout.days whole days of rollout.split with rollout.policy (zero, random, expert) and
 /// returns the report: per-day and mean metrics (see docs/env.md). Writes rollout.trace if set.
 nlohmann::json play_rollout(Config& config);

@@ -49,13 +49,17 @@ void policy_actions(const std::string& policy, std::uint64_t seed, int step, int
 
 }  // namespace
 
-json play_rollout(Config& cfg) {
+void play_days_of_rollout_split(Config& cfg) {
   try {
     parse_split(cfg.string("rollout.split"));
   } catch (const Error& e) {
     throw Error(std::string("rollout.split: ") + e.what());
   }
   cfg.set("env.split=" + cfg.string("rollout.split"));
+}
+
+json play_rollout(Config& cfg) {
+  play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
   const PowerFlowChoice pf = resolve_powerflow_config(cfg);
   const std::vector<int> split_days = days_in_split(spec.profiles.year, spec.split);

@@ -38,12 +38,7 @@ json plan_json(const Expert& expert, const ExpertPlan& p) {
 int run_expert(Invocation& inv) {
   Config& cfg = inv.config;
   if (inv.has("--json")) cfg.set("output.format=json");
-  try {
-    parse_split(cfg.string("rollout.split"));
-  } catch (const Error& e) {
-    throw Error(std::string("rollout.split: ") + e.what());
-  }
-  cfg.set("env.split=" + cfg.string("rollout.split"));
+  play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
   const std::vector<int> days = days_in_split(spec.profiles.year, spec.split);
   const long long d = cfg.integer("expert.day");
