@@ -60,39 +60,68 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   for (int k = 0; k < qp_.steps; ++k)
     for (int j = 0; j < n; ++j)
       q_scaled_[std::size_t(k) * n + j] = cost_scale_ * qp_.q[std::size_t(k) * n + j] * d_[j];
-  self_vals_.resize(m);
-  prev_vals_.resize(m);
   rho_.resize(m);
+  self_ptr_.assign(1, 0);
+  prev_ptr_.assign(1, 0);
   for (int r = 0; r < m; ++r) {
     const QpRowInfo& ri = qp_.rows[r];
     rho_[r] = ri.equality() ? 1e3 * settings_.rho : settings_.rho;
-    for (std::size_t k = 0; k < ri.cols.size(); ++k)
-      self_vals_[r].push_back(e_[r] * ri.vals[k] * d_[ri.cols[k]]);
-    for (std::size_t k = 0; k < ri.prev_cols.size(); ++k)
-      prev_vals_[r].push_back(e_[r] * ri.prev_vals[k] * d_[ri.prev_cols[k]]);
+    for (std::size_t k = 0; k < ri.cols.size(); ++k) {
+      self_cols_.push_back(ri.cols[k]);
+      self_vals_.push_back(e_[r] * ri.vals[k] * d_[ri.cols[k]]);
+    }
+    for (std::size_t k = 0; k < ri.prev_cols.size(); ++k) {
+      prev_cols_.push_back(ri.prev_cols[k]);
+      prev_vals_.push_back(e_[r] * ri.prev_vals[k] * d_[ri.prev_cols[k]]);
+    }
+    self_ptr_.push_back(static_cast<int>(self_cols_.size()));
+    prev_ptr_.push_back(static_cast<int>(prev_cols_.size()));
   }
-  kkt_ = factor_for(1.0);
+  factor_at(0);  // the factorization of the configured rho, so that setup costs show here
 }
 
-std::shared_ptr<const BlockTridiagonalCholesky> ExpertAdmm::factor_for(double rho_scale) const {
+AdmmRowsView ExpertAdmm::rows_view() const {
+  AdmmRowsView v;
+  v.n = qp_.block_vars;
+  v.m = qp_.block_rows;
+  v.self_ptr = self_ptr_.data();
+  v.self_cols = self_cols_.data();
+  v.self_vals = self_vals_.data();
+  v.prev_ptr = prev_ptr_.data();
+  v.prev_cols = prev_cols_.data();
+  v.prev_vals = prev_vals_.data();
+  v.rho = rho_.data();
+  v.p_diag = p_scaled_.data();
+  v.q = q_scaled_.data();
+  v.e = e_.data();
+  v.d = d_.data();
+  v.cost_scale = cost_scale_;
+  return v;
+}
+
+std::shared_ptr<const BlockTridiagonalCholesky> ExpertAdmm::factor_at(int level) const {
+  if (level < kRhoLevelMin || level > kRhoLevelMax) throw Error("expert: rho level out of range");
+  std::lock_guard<std::mutex> lock(factors_mutex_);
+  auto found = factors_.find(level);
+  if (found != factors_.end()) return found->second;
+  NvtxRange range("expert.factorize");
+  const double rho_scale = rho_scale_of_level(level);
   const int n = qp_.block_vars, m = qp_.block_rows;
   const int nblk = qp_.steps;
   const std::size_t nn = std::size_t(n) * n;
   std::vector<double> base(nn, 0.0), prev_part(nn, 0.0), sub(nn, 0.0);
   for (int j = 0; j < n; ++j) base[std::size_t(j) * n + j] = p_scaled_[j] + settings_.sigma;
   for (int r = 0; r < m; ++r) {
-    const QpRowInfo& ri = qp_.rows[r];
-    const auto& sv = self_vals_[r];
-    const auto& pv = prev_vals_[r];
     const double rho = rho_[r] * rho_scale;
-    for (std::size_t a = 0; a < sv.size(); ++a)
-      for (std::size_t b = 0; b < sv.size(); ++b)
-        base[std::size_t(ri.cols[a]) * n + ri.cols[b]] += rho * sv[a] * sv[b];
-    for (std::size_t a = 0; a < pv.size(); ++a) {
-      for (std::size_t b = 0; b < pv.size(); ++b)
-        prev_part[std::size_t(ri.prev_cols[a]) * n + ri.prev_cols[b]] += rho * pv[a] * pv[b];
-      for (std::size_t b = 0; b < sv.size(); ++b)
-        sub[std::size_t(ri.prev_cols[a]) * n + ri.cols[b]] += rho * pv[a] * sv[b];
+    for (int a = self_ptr_[r]; a < self_ptr_[r + 1]; ++a)
+      for (int b = self_ptr_[r]; b < self_ptr_[r + 1]; ++b)
+        base[std::size_t(self_cols_[a]) * n + self_cols_[b]] += rho * self_vals_[a] * self_vals_[b];
+    for (int a = prev_ptr_[r]; a < prev_ptr_[r + 1]; ++a) {
+      for (int b = prev_ptr_[r]; b < prev_ptr_[r + 1]; ++b)
+        prev_part[std::size_t(prev_cols_[a]) * n + prev_cols_[b]] +=
+            rho * prev_vals_[a] * prev_vals_[b];
+      for (int b = self_ptr_[r]; b < self_ptr_[r + 1]; ++b)
+        sub[std::size_t(prev_cols_[a]) * n + self_cols_[b]] += rho * prev_vals_[a] * self_vals_[b];
     }
   }
   std::vector<double> diag(nblk * nn), subs((nblk - 1) * nn);
@@ -101,8 +130,80 @@ std::shared_ptr<const BlockTridiagonalCholesky> ExpertAdmm::factor_for(double rh
   for (int k = 0; k + 1 < nblk; ++k) std::copy(sub.begin(), sub.end(), subs.begin() + k * nn);
   auto f = std::make_shared<BlockTridiagonalCholesky>();
   f->factor(nblk, n, std::move(diag), std::move(subs));
+  factors_[level] = f;
   return f;
 }
+
+void ExpertAdmm::load_lane(int blocks, const std::vector<double>& l,
+                           const std::vector<double>& u, const AdmmIterate& warm,
+                           Strided<double> lo, Strided<double> hi, Strided<double> x,
+                           Strided<double> z, Strided<double> y) const {
+  const int n = qp_.block_vars, m = qp_.block_rows;
+  const int nh = blocks * n, mh = blocks * m;
+  for (int i = 0; i < mh; ++i) {
+    const double e = e_[i % m];
+    lo[i] = l[i] <= -kInfinity ? -kInfinity : e * l[i];
+    hi[i] = u[i] >= kInfinity ? kInfinity : e * u[i];
+  }
+  const bool start = warm.x.size() == std::size_t(nh) && warm.z.size() == std::size_t(mh) &&
+                     warm.y.size() == std::size_t(mh);
+  for (int i = 0; i < nh; ++i) x[i] = start ? warm.x[i] / d_[i % n] : 0.0;
+  for (int i = 0; i < mh; ++i) {
+    z[i] = start ? warm.z[i] * e_[i % m] : 0.0;
+    y[i] = start ? warm.y[i] * cost_scale_ / e_[i % m] : 0.0;
+  }
+}
+
+double ExpertAdmm::store_lane(int blocks, Strided<double> x, Strided<double> z,
+                              Strided<double> y, AdmmIterate& out) const {
+  const int n = qp_.block_vars, m = qp_.block_rows;
+  const int nh = blocks * n, mh = blocks * m;
+  out.x.resize(nh);
+  out.z.resize(mh);
+  out.y.resize(mh);
+  double obj = qp_.constant_per_step_cny * blocks;
+  for (int i = 0; i < nh; ++i) {
+    const double xi = x[i] * d_[i % n];
+    out.x[i] = xi;
+    obj += 0.5 * qp_.p_diag[i % n] * xi * xi + qp_.q[i] * xi;
+  }
+  for (int i = 0; i < mh; ++i) {
+    out.z[i] = z[i] / e_[i % m];
+    out.y[i] = y[i] * e_[i % m] / cost_scale_;
+  }
+  return obj;
+}
+
+namespace detail {
+
+SolveStatus admm_lane_status(const AdmmSettings& s, const AdmmLaneStats& st) {
+  const bool prim_ok = st.prim <= s.eps_abs + s.eps_rel * std::max(st.ax, st.zn);
+  const bool dual_ok = st.dual <= s.eps_abs + s.eps_rel * std::max({st.px, st.aty, st.qn});
+  if (prim_ok && dual_ok) return SolveStatus::kSolved;
+  // Primal infeasibility certificate: dy with A'dy ~ 0 and u'dy+ + l'dy- < 0.
+  const double eps = s.eps_primal_infeasible;
+  if (!st.unbounded && st.dy_norm > 1e-12 && st.support < -eps * st.dy_norm &&
+      st.atdy <= eps * st.dy_norm)
+    return SolveStatus::kPrimalInfeasible;
+  return SolveStatus::kMaxIterations;
+}
+
+bool admm_log_ratio(const AdmmLaneStats& st, double* log_ratio) {
+  const double rel_prim = st.prim / std::max({st.ax, st.zn, 1e-12});
+  const double rel_dual = st.dual / std::max({st.px, st.aty, st.qn, 1e-12});
+  if (!(rel_prim > 0 && rel_dual > 0)) return false;
+  *log_ratio = 0.5 * std::log(rel_prim / rel_dual);
+  return true;
+}
+
+int admm_next_rho_level(const AdmmSettings& s, int level, double mean_log_ratio) {
+  const double factor = std::exp(mean_log_ratio);  // geometric mean over the group's lanes
+  if (factor <= s.adaptive_rho_tolerance && factor >= 1.0 / s.adaptive_rho_tolerance) return level;
+  const long step = std::lround(std::log2(factor));
+  return static_cast<int>(std::min<long>(std::max<long>(level + step, kRhoLevelMin), kRhoLevelMax));
+}
+
+}  // namespace detail
 
 std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vector<double>>& l,
                                         const std::vector<std::vector<double>>& u,
@@ -116,6 +217,20 @@ std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vecto
     if (l[e].size() != mh || u[e].size() != mh)
       throw Error("expert: bounds of env " + std::to_string(e) + " have the wrong size");
   iterates.resize(count);
+  if (settings_.backend == Backend::kCuda) {
+#if defined(P2P_HAVE_CUDA)
+    return detail::admm_solve_cuda(*this, cuda_, blocks, l, u, iterates);
+#else
+    throw Error("expert: this binary was built without the CUDA backend (use --backend cpu)");
+#endif
+  }
+  return solve_cpu(blocks, l, u, iterates);
+}
+
+std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::vector<double>>& l,
+                                            const std::vector<std::vector<double>>& u,
+                                            std::vector<AdmmIterate>& iterates) const {
+  const int count = static_cast<int>(l.size());
   std::vector<AdmmInfo> info(count);
   constexpr int kGroup = kAdmmGroup;
   const int groups = (count + kGroup - 1) / kGroup;
@@ -136,223 +251,73 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
   const int n = qp_.block_vars, m = qp_.block_rows;
   const std::size_t nh = std::size_t(blocks) * n, mh = std::size_t(blocks) * m;
   const AdmmSettings& s = settings_;
-  // Interleaved vectors: element i of lane g at [i * G + g]. A group always has G lanes (a
-  // compile-time width the compiler vectorizes); lanes past `count` repeat the first env and are
-  // ignored.
+  // A group always has G lanes (a compile-time width the compiler vectorizes); lanes past
+  // `count` repeat the first env and are ignored.
   constexpr int G = kAdmmGroup;
-  std::vector<double> x(nh * G, 0.0), xt(nh * G), rhs(nh * G), z(mh * G, 0.0), zt(mh * G),
-      y(mh * G, 0.0), y_prev(mh * G, 0.0), lo(mh * G), hi(mh * G), v(nh * G);
+  using Pack = LanePack<G>;
+  std::vector<Pack> x(nh), xt(nh), z(mh), y(mh), y_prev(mh), lo(mh), hi(mh), ax(mh), aty(nh),
+      atdy(nh);
+  auto lane = [](std::vector<Pack>& v, int g) {
+    return Strided<double>{reinterpret_cast<double*>(v.data()) + g, G};
+  };
   for (int g = 0; g < G; ++g) {
     const int e = first + (g < count ? g : 0);
-    for (std::size_t i = 0; i < mh; ++i) {
-      const int r = static_cast<int>(i % m);
-      const double L = bl[e][i], U = bu[e][i];
-      lo[i * G + g] = L <= -kInfinity ? -kInfinity : e_[r] * L;
-      hi[i * G + g] = U >= kInfinity ? kInfinity : e_[r] * U;
-    }
-    const AdmmIterate& it = iterates[e];
-    if (it.x.size() == nh && it.z.size() == mh && it.y.size() == mh) {  // warm start
-      for (std::size_t i = 0; i < nh; ++i) x[i * G + g] = it.x[i] / d_[i % n];
-      for (std::size_t i = 0; i < mh; ++i) {
-        z[i * G + g] = it.z[i] * e_[i % m];
-        y[i * G + g] = it.y[i] * cost_scale_ / e_[i % m];
-      }
-    }
+    load_lane(blocks, bl[e], bu[e], iterates[e], lane(lo, g), lane(hi, g), lane(x, g),
+              lane(z, g), lane(y, g));
   }
-  // For every row of the horizon: acc = (A~ in)_row, then sink(row, acc). Prev entries of the
-  // last block fall outside the horizon.
-  auto rows_of_a = [&](const std::vector<double>& in, auto&& sink) {
-    for (int k = 0; k < blocks; ++k)
-      for (int r = 0; r < m; ++r) {
-        double acc[G] = {};
-        const QpRowInfo& ri = qp_.rows[r];
-        for (std::size_t a = 0; a < ri.cols.size(); ++a) {
-          const double c = self_vals_[r][a];
-          const double* src = in.data() + (std::size_t(k) * n + ri.cols[a]) * G;
-          for (int g = 0; g < G; ++g) acc[g] += c * src[g];
-        }
-        if (k + 1 < blocks)
-          for (std::size_t a = 0; a < ri.prev_cols.size(); ++a) {
-            const double c = prev_vals_[r][a];
-            const double* src = in.data() + (std::size_t(k + 1) * n + ri.prev_cols[a]) * G;
-            for (int g = 0; g < G; ++g) acc[g] += c * src[g];
-          }
-        sink(std::size_t(k) * m + r, acc);
-      }
-  };
-  auto mul_a = [&](const std::vector<double>& in, std::vector<double>& out) {
-    rows_of_a(in, [&](std::size_t i, const double* acc) {
-      for (int g = 0; g < G; ++g) out[i * G + g] = acc[g];
-    });
-  };
-  // out = A~' w where w_i = source(i, lane): the vector is formed on the fly, never stored.
-  auto mul_at_of = [&](auto&& source, std::vector<double>& out) {
-    std::fill(out.begin(), out.end(), 0.0);
-    for (int k = 0; k < blocks; ++k)
-      for (int r = 0; r < m; ++r) {
-        const std::size_t i = std::size_t(k) * m + r;
-        double src[G];
-        for (int g = 0; g < G; ++g) src[g] = source(i, g);
-        const QpRowInfo& ri = qp_.rows[r];
-        for (std::size_t a = 0; a < ri.cols.size(); ++a) {
-          const double c = self_vals_[r][a];
-          double* o = out.data() + (std::size_t(k) * n + ri.cols[a]) * G;
-          for (int g = 0; g < G; ++g) o[g] += c * src[g];
-        }
-        if (k + 1 < blocks)
-          for (std::size_t a = 0; a < ri.prev_cols.size(); ++a) {
-            const double c = prev_vals_[r][a];
-            double* o = out.data() + (std::size_t(k + 1) * n + ri.prev_cols[a]) * G;
-            for (int g = 0; g < G; ++g) o[g] += c * src[g];
-          }
-      }
-  };
-  auto mul_at = [&](const std::vector<double>& in, std::vector<double>& out) {
-    mul_at_of([&](std::size_t i, int g) { return in[i * G + g]; }, out);
-  };
+  const AdmmRowsView rows = rows_view();
+  int level = 0, last_rho_update = 0;
+  std::shared_ptr<const BlockTridiagonalCholesky> kkt = factor_at(level);
   std::vector<char> done(G, 0);
   for (int g = count; g < G; ++g) done[g] = 1;
-  int active = count;
-  int iter = 0;
-  std::shared_ptr<const BlockTridiagonalCholesky> kkt = kkt_;
-  double rho_scale = 1.0;
-  int last_rho_update = 0;
+  int active = count, iter = 0;
   // A lane's result is taken when it terminates: the group goes on iterating for the others.
-  std::vector<char> stored(G, 0);
-  auto store_lane = [&](int g) {
-    const int e = first + g;
-    AdmmIterate& it = iterates[e];
-    it.x.resize(nh);
-    it.z.resize(mh);
-    it.y.resize(mh);
-    double obj = qp_.constant_per_step_cny * blocks;
-    for (std::size_t i = 0; i < nh; ++i) {
-      const double xi = x[i * G + g] * d_[i % n];
-      it.x[i] = xi;
-      obj += 0.5 * qp_.p_diag[i % n] * xi * xi + qp_.q[i] * xi;
-    }
-    for (std::size_t i = 0; i < mh; ++i) {
-      it.z[i] = z[i * G + g] / e_[i % m];
-      it.y[i] = y[i * G + g] * e_[i % m] / cost_scale_;
-    }
-    info[e].objective_cny = obj;
-    if (info[e].iterations == 0) info[e].iterations = iter;
-    stored[g] = 1;
+  auto store = [&](int g) {
+    AdmmInfo& inf = info[first + g];
+    inf.objective_cny = store_lane(blocks, lane(x, g), lane(z, g), lane(y, g), iterates[first + g]);
+    if (inf.iterations == 0) inf.iterations = iter;
   };
-  const double alpha = s.alpha;
   while (active > 0 && iter < s.max_iterations) {
     ++iter;
-    // rhs = sigma x - q~ + A~'(rho z - y)
-    mul_at_of([&](std::size_t i, int g) {
-      return rho_[i % m] * rho_scale * z[i * G + g] - y[i * G + g];
-    }, rhs);
-    for (std::size_t i = 0; i < nh; ++i) {
-      const double q = q_scaled_[i];  // block-major, the leading blocks
-      for (int g = 0; g < G; ++g) rhs[i * G + g] += s.sigma * x[i * G + g] - q;
-    }
-    kkt->solve(blocks, G, rhs.data());
-    xt.swap(rhs);
     const bool check = iter % s.check_every == 0 || iter == s.max_iterations;
-    if (check) y_prev = y;
-    for (std::size_t i = 0; i < nh * G; ++i) x[i] = alpha * xt[i] + (1 - alpha) * x[i];
-    // z~ = A~ x~ row by row, relaxed, projected onto [l, u], and the dual step, fused.
-    rows_of_a(xt, [&](std::size_t i, const double* acc) {
-      const double rho = rho_[i % m] * rho_scale;
-      for (int g = 0; g < G; ++g) {
-        const std::size_t k = i * G + g;
-        const double zh = alpha * acc[g] + (1 - alpha) * z[k];
-        const double zn = std::min(std::max(zh + y[k] / rho, lo[k]), hi[k]);
-        y[k] += rho * (zh - zn);
-        z[k] = zn;
-      }
-    });
+    admm_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha,
+                   x.data(), xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(),
+                   check);
     if (!check) continue;
-    // Residuals in unscaled units (OSQP section 3.4 / 5.1).
-    mul_a(x, zt);       // A~ x
-    mul_at(y, v);       // A~' y
+    admm_check_products(rows, blocks, x.data(), y.data(), y_prev.data(), ax.data(), aty.data(),
+                        atdy.data());
     double log_ratio_sum = 0;
     int ratio_count = 0;
     for (int g = 0; g < G; ++g) {
       if (done[g]) continue;
-      double prim = 0, ax = 0, zn = 0;
-      for (std::size_t i = 0; i < mh; ++i) {
-        const double inv_e = 1.0 / e_[i % m];
-        const std::size_t k = i * G + g;
-        prim = std::max(prim, std::abs((zt[k] - z[k]) * inv_e));
-        ax = std::max(ax, std::abs(zt[k] * inv_e));
-        zn = std::max(zn, std::abs(z[k] * inv_e));
-      }
-      double dual = 0, px = 0, aty = 0, qn = 0;
-      for (std::size_t i = 0; i < nh; ++i) {
-        const double inv = 1.0 / (d_[i % n] * cost_scale_);
-        const std::size_t k = i * G + g;
-        const double pxi = p_scaled_[i % n] * x[k];
-        dual = std::max(dual, std::abs((pxi + q_scaled_[i] + v[k]) * inv));
-        px = std::max(px, std::abs(pxi * inv));
-        aty = std::max(aty, std::abs(v[k] * inv));
-        qn = std::max(qn, std::abs(q_scaled_[i] * inv));
-      }
+      const AdmmLaneStats st = admm_lane_stats(
+          rows, blocks, kInfinity, lane(x, g), lane(z, g), lane(y, g), lane(y_prev, g),
+          lane(lo, g), lane(hi, g), lane(ax, g), lane(aty, g), lane(atdy, g));
       AdmmInfo& inf = info[first + g];
       inf.iterations = iter;
-      inf.primal_residual = prim;
-      inf.dual_residual = dual;
-      const bool prim_ok = prim <= s.eps_abs + s.eps_rel * std::max(ax, zn);
-      const bool dual_ok = dual <= s.eps_abs + s.eps_rel * std::max({px, aty, qn});
-      // OSQP's rho estimate: balance the relative primal and dual residuals.
-      const double rel_prim = prim / std::max({ax, zn, 1e-12});
-      const double rel_dual = dual / std::max({px, aty, qn, 1e-12});
-      if (rel_prim > 0 && rel_dual > 0) {
-        log_ratio_sum += 0.5 * std::log(rel_prim / rel_dual);
-        ++ratio_count;
-      }
-      if (prim_ok && dual_ok) {
-        inf.status = SolveStatus::kSolved;
+      inf.primal_residual = st.prim;
+      inf.dual_residual = st.dual;
+      double log_ratio = 0;
+      if (detail::admm_log_ratio(st, &log_ratio)) log_ratio_sum += log_ratio, ++ratio_count;
+      inf.status = detail::admm_lane_status(s, st);
+      if (inf.status != SolveStatus::kMaxIterations) {
         done[g] = 1;
         --active;
-        store_lane(g);
-        continue;
-      }
-      // Primal infeasibility certificate: dy = y - y_prev with A'dy ~ 0 and u'dy+ + l'dy- < 0.
-      double dy_norm = 0, support = 0;
-      bool bounded = true;
-      for (std::size_t i = 0; i < mh; ++i) {
-        const std::size_t k = i * G + g;
-        const double dy = (y[k] - y_prev[k]) * e_[i % m];
-        dy_norm = std::max(dy_norm, std::abs(dy));
-        if (dy > 0) {
-          if (hi[k] >= kInfinity) bounded = false; else support += hi[k] / e_[i % m] * dy;
-        } else if (dy < 0) {
-          if (lo[k] <= -kInfinity) bounded = false; else support += lo[k] / e_[i % m] * dy;
-        }
-      }
-      if (bounded && dy_norm > 1e-12 && support < -s.eps_primal_infeasible * dy_norm) {
-        // A'dy in unscaled units: D^-1 A~' (E^-1 dy~)... computed once for this env.
-        double atdy = 0;
-        std::vector<double> dyv(mh * G, 0.0), atv(nh * G, 0.0);
-        for (std::size_t i = 0; i < mh; ++i) dyv[i * G + g] = y[i * G + g] - y_prev[i * G + g];
-        mul_at(dyv, atv);
-        for (std::size_t i = 0; i < nh; ++i)
-          atdy = std::max(atdy, std::abs(atv[i * G + g] / d_[i % n]));
-        if (atdy <= s.eps_primal_infeasible * dy_norm) {
-          inf.status = SolveStatus::kPrimalInfeasible;
-          done[g] = 1;
-          --active;
-          store_lane(g);
-        }
+        store(g);
       }
     }
     if (s.adaptive_rho && ratio_count > 0 && active > 0 &&
         iter - last_rho_update >= s.adaptive_rho_interval) {
-      const double factor = std::exp(log_ratio_sum / ratio_count);  // geometric mean over envs
-      if (factor > s.adaptive_rho_tolerance || factor < 1.0 / s.adaptive_rho_tolerance) {
-        rho_scale = std::min(std::max(rho_scale * factor, 1e-6), 1e6);
-        kkt = factor_for(rho_scale);
+      const int next = detail::admm_next_rho_level(s, level, log_ratio_sum / ratio_count);
+      if (next != level) {
+        level = next;
+        kkt = factor_at(level);
         last_rho_update = iter;
       }
     }
   }
   for (int g = 0; g < count; ++g)
-    if (!stored[g]) store_lane(g);
+    if (!done[g]) store(g);
 }
 
 }  // namespace p2pgrid

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/expert/admm_kernels.hpp"
 
 namespace p2pgrid {
 namespace {
@@ -54,49 +55,46 @@ void BlockTridiagonalCholesky::factor(int num_blocks, int n, std::vector<double>
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < n && !linked[i]; ++j)
         if (sub[k * nn + std::size_t(i) * n + j] != 0.0) linked[i] = 1;
-  link_rows_.clear();
+  a_ = Arrays{};
   for (int i = 0; i < n; ++i)
-    if (linked[i]) link_rows_.push_back(i);
-  const int nl = static_cast<int>(link_rows_.size());
-  inv_diag_.assign(std::size_t(num_blocks) * n, 0.0);
-  l_diag_.assign(num_blocks, Csr{});
-  l_sub_.assign(std::max(num_blocks - 1, 0), Csr{});
+    if (linked[i]) a_.link_rows.push_back(i);
+  const int nl = static_cast<int>(a_.link_rows.size());
+  a_.inv_diag.assign(std::size_t(num_blocks) * n, 0.0);
   std::vector<double> w(std::size_t(nl) * n);
   for (int k = 0; k < num_blocks; ++k) {
     double* lk = diag.data() + k * nn;
     dense_cholesky(lk, n, k);
-    Csr& c = l_diag_[k];
-    c.row_ptr.assign(1, 0);
     for (int i = 0; i < n; ++i) {
-      inv_diag_[std::size_t(k) * n + i] = 1.0 / lk[std::size_t(i) * n + i];
+      a_.diag_ptr.push_back(static_cast<int>(a_.diag_cols.size()));
+      a_.inv_diag[std::size_t(k) * n + i] = 1.0 / lk[std::size_t(i) * n + i];
       for (int j = 0; j < i; ++j)
         if (lk[std::size_t(i) * n + j] != 0.0) {
-          c.cols.push_back(j);
-          c.vals.push_back(lk[std::size_t(i) * n + j]);
+          a_.diag_cols.push_back(j);
+          a_.diag_vals.push_back(lk[std::size_t(i) * n + j]);
         }
-      c.row_ptr.push_back(static_cast<int>(c.cols.size()));
     }
+    a_.diag_ptr.push_back(static_cast<int>(a_.diag_cols.size()));
     if (k + 1 == num_blocks) break;
     // L_(k+1),k rows: w solves L_kk w = c' for each linked row c of C_k.
+    const int* rp = a_.diag_ptr.data() + std::size_t(k) * (n + 1);
     for (int r = 0; r < nl; ++r) {
-      const double* crow = sub.data() + k * nn + std::size_t(link_rows_[r]) * n;
+      const double* crow = sub.data() + k * nn + std::size_t(a_.link_rows[r]) * n;
       double* wr = w.data() + std::size_t(r) * n;
       for (int i = 0; i < n; ++i) {
         double s = crow[i];
-        for (int p = c.row_ptr[i]; p < c.row_ptr[i + 1]; ++p) s -= c.vals[p] * wr[c.cols[p]];
-        wr[i] = s * inv_diag_[std::size_t(k) * n + i];
+        for (int p = rp[i]; p < rp[i + 1]; ++p) s -= a_.diag_vals[p] * wr[a_.diag_cols[p]];
+        wr[i] = s * a_.inv_diag[std::size_t(k) * n + i];
       }
     }
-    Csr& ls = l_sub_[k];
-    ls.row_ptr.assign(1, 0);
     for (int r = 0; r < nl; ++r) {
+      a_.sub_ptr.push_back(static_cast<int>(a_.sub_cols.size()));
       for (int j = 0; j < n; ++j)
         if (w[std::size_t(r) * n + j] != 0.0) {
-          ls.cols.push_back(j);
-          ls.vals.push_back(w[std::size_t(r) * n + j]);
+          a_.sub_cols.push_back(j);
+          a_.sub_vals.push_back(w[std::size_t(r) * n + j]);
         }
-      ls.row_ptr.push_back(static_cast<int>(ls.cols.size()));
     }
+    a_.sub_ptr.push_back(static_cast<int>(a_.sub_cols.size()));
     // D_(k+1) -= L_(k+1),k L_(k+1),k' on the linked rows and columns.
     double* dn = diag.data() + (k + 1) * nn;
     for (int a = 0; a < nl; ++a)
@@ -105,90 +103,35 @@ void BlockTridiagonalCholesky::factor(int num_blocks, int n, std::vector<double>
         const double* wa = w.data() + std::size_t(a) * n;
         const double* wb = w.data() + std::size_t(b) * n;
         for (int j = 0; j < n; ++j) s += wa[j] * wb[j];
-        dn[std::size_t(link_rows_[a]) * n + link_rows_[b]] -= s;
+        dn[std::size_t(a_.link_rows[a]) * n + a_.link_rows[b]] -= s;
       }
   }
 }
 
-namespace {
-
-// The solve with the number of right-hand sides known at compile time (Cols > 0) or not (0):
-// a fixed count lets the compiler unroll and vectorize the loops across envs fully.
-template <int Cols>
-void block_solve(const BlockTridiagonalCholesky::Parts& f, int blocks, int cols_rt, double* x) {
-  const int cols = Cols > 0 ? Cols : cols_rt;
-  const int n = f.n;
-  const auto& link_rows_ = *f.link_rows;
-  const auto& l_sub_ = *f.l_sub;
-  const auto& l_diag_ = *f.l_diag;
-  const auto& inv_diag_ = *f.inv_diag;
-  const std::size_t bs = std::size_t(n) * cols;  // one block of right-hand sides
-  // Forward: L y = b.
-  for (int k = 0; k < blocks; ++k) {
-    double* xk = x + k * bs;
-    if (k > 0) {
-      const BlockTridiagonalCholesky::Csr& ls = l_sub_[k - 1];
-      const double* xp = x + (k - 1) * bs;
-      for (std::size_t r = 0; r < link_rows_.size(); ++r) {
-        double* dst = xk + std::size_t(link_rows_[r]) * cols;
-        for (int p = ls.row_ptr[r]; p < ls.row_ptr[r + 1]; ++p) {
-          const double wj = ls.vals[p];
-          const double* src = xp + std::size_t(ls.cols[p]) * cols;
-          for (int c = 0; c < cols; ++c) dst[c] -= wj * src[c];
-        }
-      }
-    }
-    const BlockTridiagonalCholesky::Csr& l = l_diag_[k];
-    const double* inv = inv_diag_.data() + std::size_t(k) * n;
-    for (int i = 0; i < n; ++i) {
-      double* xi = xk + std::size_t(i) * cols;
-      for (int p = l.row_ptr[i]; p < l.row_ptr[i + 1]; ++p) {
-        const double lij = l.vals[p];
-        const double* xj = xk + std::size_t(l.cols[p]) * cols;
-        for (int c = 0; c < cols; ++c) xi[c] -= lij * xj[c];
-      }
-      for (int c = 0; c < cols; ++c) xi[c] *= inv[i];
-    }
-  }
-  // Backward: L' x = y.
-  for (int k = blocks - 1; k >= 0; --k) {
-    double* xk = x + k * bs;
-    if (k + 1 < blocks) {
-      const BlockTridiagonalCholesky::Csr& ls = l_sub_[k];
-      const double* xn = x + (k + 1) * bs;
-      for (std::size_t r = 0; r < link_rows_.size(); ++r) {
-        const double* src = xn + std::size_t(link_rows_[r]) * cols;
-        for (int p = ls.row_ptr[r]; p < ls.row_ptr[r + 1]; ++p) {
-          const double wj = ls.vals[p];
-          double* dst = xk + std::size_t(ls.cols[p]) * cols;
-          for (int c = 0; c < cols; ++c) dst[c] -= wj * src[c];
-        }
-      }
-    }
-    const BlockTridiagonalCholesky::Csr& l = l_diag_[k];
-    const double* inv = inv_diag_.data() + std::size_t(k) * n;
-    for (int i = n - 1; i >= 0; --i) {
-      double* xi = xk + std::size_t(i) * cols;
-      for (int c = 0; c < cols; ++c) xi[c] *= inv[i];
-      for (int p = l.row_ptr[i]; p < l.row_ptr[i + 1]; ++p) {
-        const double lij = l.vals[p];
-        double* xj = xk + std::size_t(l.cols[p]) * cols;
-        for (int c = 0; c < cols; ++c) xj[c] -= lij * xi[c];
-      }
-    }
-  }
+FactorView BlockTridiagonalCholesky::view() const {
+  FactorView v;
+  v.n = n_;
+  v.num_links = static_cast<int>(a_.link_rows.size());
+  v.link_rows = a_.link_rows.data();
+  v.diag_ptr = a_.diag_ptr.data();
+  v.diag_cols = a_.diag_cols.data();
+  v.diag_vals = a_.diag_vals.data();
+  v.inv_diag = a_.inv_diag.data();
+  v.sub_ptr = a_.sub_ptr.data();
+  v.sub_cols = a_.sub_cols.data();
+  v.sub_vals = a_.sub_vals.data();
+  return v;
 }
-
-
-}  // namespace
 
 void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
-  const Parts parts{n_, &link_rows_, &l_diag_, &inv_diag_, &l_sub_};
-  if (cols == 8) {
-    block_solve<8>(parts, blocks, cols, x);
-  } else {
-    block_solve<0>(parts, blocks, cols, x);
+  if (blocks < 0 || blocks > num_blocks_) throw Error("block Cholesky: horizon out of range");
+  const FactorView f = view();
+  constexpr int G = 8;
+  if (cols == G) {  // the ADMM's lane width: all right-hand sides at once, in SIMD
+    factor_solve(f, blocks, reinterpret_cast<LanePack<G>*>(x));
+    return;
   }
+  for (int c = 0; c < cols; ++c) factor_solve(f, blocks, Strided<double>{x + c, cols});
 }
 
 }  // namespace p2pgrid

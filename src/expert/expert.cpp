@@ -22,6 +22,7 @@ ExpertSettings resolve_expert_config(const Config& c) {
   s.admm.check_every = c.integer_in("expert.check_every", 1, 1000000);
   s.admm.scaling_iterations = c.integer_in("expert.scaling_iterations", 0, 1000);
   s.admm.threads = c.integer_in("powerflow.threads", 0, 4096);
+  s.admm.backend = parse_backend(c.string("powerflow.backend"));  // the env's backend
   s.admm.adaptive_rho = c.boolean("expert.adaptive_rho");
   s.admm.adaptive_rho_interval = c.integer_in("expert.adaptive_rho_interval", 1, 1000000);
   s.admm.adaptive_rho_tolerance = c.number("expert.adaptive_rho_tolerance");

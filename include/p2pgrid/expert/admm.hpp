@@ -2,14 +2,21 @@
 // splitting solver for quadratic programs", Math. Prog. Comp. 2020, Algorithm 1): Ruiz
 // equilibration, one cached factorization of P + sigma I + A' rho A shared by every env (same
 // matrices, different bounds), over-relaxation, residual-based termination, primal
-// infeasibility certificates, warm starts. CPU implementation; envs are solved in groups whose
-// vectors are interleaved so that every inner loop runs over envs.
+// infeasibility certificates, warm starts. The per-env work is one P2P_HD source
+// (admm_kernels.hpp) run by the CPU (groups of 8 envs whose vectors are interleaved, so every
+// inner loop runs over envs in SIMD) and by CUDA (one thread per env, cuda/expert/); the host
+// logic between iterations (termination, rho adaptation) is shared too.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
+
+#include "p2pgrid/core/device.hpp"
 
 #include "p2pgrid/expert/block_cholesky.hpp"
 #include "p2pgrid/expert/expert_qp.hpp"
@@ -30,10 +37,18 @@ struct AdmmSettings {
   bool adaptive_rho = true;     // OSQP's rule: rho *= sqrt(relative primal / relative dual)
   double adaptive_rho_tolerance = 5;  // refactor only when rho changes by more than this factor
   int adaptive_rho_interval = 100;    // and at most once per this many iterations
+  Backend backend = Backend::kCpu;
 };
 
-/// Envs solved together with interleaved vectors (the width of the inner loops).
+/// Envs that share a step size rho (and so a factorization): on the CPU also the envs whose
+/// vectors are interleaved (the width of the inner loops). The same on both backends, so that
+/// CPU and CUDA take the same decisions.
 constexpr int kAdmmGroup = 8;
+
+/// rho is adapted in powers of two of the configured rho: level L means rho_scale = 2^L, so the
+/// factorizations of the levels in use are computed once and cached.
+constexpr int kRhoLevelMin = -20, kRhoLevelMax = 20;
+inline double rho_scale_of_level(int level) { return std::ldexp(1.0, level); }
 
 enum class SolveStatus : int { kSolved = 0, kMaxIterations = 1, kPrimalInfeasible = 2 };
 const char* to_string(SolveStatus s);
@@ -52,6 +67,18 @@ struct AdmmIterate {
   std::vector<double> x, z, y;
 };
 
+namespace detail {
+/// Termination test of one lane from its residuals: kSolved, kPrimalInfeasible, or
+/// kMaxIterations meaning "go on".
+SolveStatus admm_lane_status(const AdmmSettings& s, const AdmmLaneStats& st);
+/// log sqrt(relative primal / relative dual residual) of a lane: OSQP's rho estimate; false if
+/// a residual is zero.
+bool admm_log_ratio(const AdmmLaneStats& st, double* log_ratio);
+/// The group's next rho level from the mean log ratio of its running lanes.
+int admm_next_rho_level(const AdmmSettings& s, int level, double mean_log_ratio);
+struct AdmmCudaState;  // device copies of the rows and the cached factors (cuda/expert/)
+}  // namespace detail
+
 class ExpertAdmm {
  public:
   ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings);
@@ -59,6 +86,7 @@ class ExpertAdmm {
   /// Solves the horizon of the leading `blocks` blocks (steps 96 - blocks .. 95) for every env in
   /// `bounds_l` / `bounds_u` ([env][blocks * m_b], unscaled). `iterates` holds a warm start when
   /// its vectors have the right sizes (otherwise a cold start) and receives the solutions.
+  /// Runs on settings().backend.
   std::vector<AdmmInfo> solve(int blocks, const std::vector<std::vector<double>>& bounds_l,
                               const std::vector<std::vector<double>>& bounds_u,
                               std::vector<AdmmIterate>& iterates) const;
@@ -66,9 +94,24 @@ class ExpertAdmm {
   const ExpertQp& qp() const { return qp_; }
   const AdmmSettings& settings() const { return settings_; }
 
+  /// The scaled rows (host memory).
+  AdmmRowsView rows_view() const;
+  /// The factorization of P~ + sigma I + A~' (rho 2^level) A~, computed once per level.
+  std::shared_ptr<const BlockTridiagonalCholesky> factor_at(int level) const;
+
+  /// Writes one env's scaled bounds and start (its warm start if the sizes fit, else zeros) into
+  /// lane accessors of the solvers' storage.
+  void load_lane(int blocks, const std::vector<double>& l, const std::vector<double>& u,
+                 const AdmmIterate& warm, Strided<double> lo, Strided<double> hi,
+                 Strided<double> x, Strided<double> z, Strided<double> y) const;
+  /// Reads one lane back in unscaled units; returns its objective (CNY).
+  double store_lane(int blocks, Strided<double> x, Strided<double> z, Strided<double> y,
+                    AdmmIterate& out) const;
+
  private:
-  /// Assembles P~ + sigma I + A~' (scale rho) A~ and factors it.
-  std::shared_ptr<const BlockTridiagonalCholesky> factor_for(double rho_scale) const;
+  std::vector<AdmmInfo> solve_cpu(int blocks, const std::vector<std::vector<double>>& l,
+                                  const std::vector<std::vector<double>>& u,
+                                  std::vector<AdmmIterate>& iterates) const;
   void solve_group(int blocks, int first, int count,
                    const std::vector<std::vector<double>>& bounds_l,
                    const std::vector<std::vector<double>>& bounds_u,
@@ -80,11 +123,25 @@ class ExpertAdmm {
   std::vector<double> e_;      // [m_b] row scaling
   double cost_scale_ = 1;
   std::vector<double> rho_;    // [m_b] per row
-  // Scaled rows (values already multiplied by E and D).
-  std::vector<std::vector<double>> self_vals_, prev_vals_;
+  // Scaled rows (values already multiplied by E and D), CSR.
+  std::vector<int> self_ptr_, self_cols_, prev_ptr_, prev_cols_;
+  std::vector<double> self_vals_, prev_vals_;
   std::vector<double> p_scaled_;  // [n_b] scaled P diagonal
   std::vector<double> q_scaled_;  // [steps, n_b] (block order)
-  std::shared_ptr<const BlockTridiagonalCholesky> kkt_;  // for rho_scale = 1
+  mutable std::mutex factors_mutex_;
+  mutable std::map<int, std::shared_ptr<const BlockTridiagonalCholesky>> factors_;  // by level
+  mutable std::shared_ptr<detail::AdmmCudaState> cuda_;
 };
+
+#if defined(P2P_HAVE_CUDA)
+namespace detail {
+/// The CUDA solve (cuda/expert/admm_cuda.cu): the same iteration and decisions as the CPU's.
+std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
+                                      std::shared_ptr<AdmmCudaState>& state, int blocks,
+                                      const std::vector<std::vector<double>>& l,
+                                      const std::vector<std::vector<double>>& u,
+                                      std::vector<AdmmIterate>& iterates);
+}  // namespace detail
+#endif
 
 }  // namespace p2pgrid

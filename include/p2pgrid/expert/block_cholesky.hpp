@@ -7,6 +7,8 @@
 
 #include <vector>
 
+#include "p2pgrid/expert/admm_kernels.hpp"
+
 namespace p2pgrid {
 
 class BlockTridiagonalCholesky {
@@ -23,28 +25,21 @@ class BlockTridiagonalCholesky {
   int num_blocks() const { return num_blocks_; }
   int block_size() const { return n_; }
 
-  /// Nonzeros of the strictly lower part of L_kk (CSR by row) and of the linked rows of
-  /// L_(k+1),k, per block. Orderings that put the variables local to one prosumer first keep
-  /// these sparse; the solves touch nonzeros only.
-  struct Csr {
-    std::vector<int> row_ptr, cols;
-    std::vector<double> vals;
+  /// A view of the factor for the solve kernels (admm_kernels.hpp). The strictly lower L_kk and
+  /// the linked rows of L_(k+1),k are stored sparse (CSR, every block's rows in one array):
+  /// orderings that put the variables local to one prosumer first keep them sparse.
+  FactorView view() const;
+
+  /// The factor's arrays, for a copy to the GPU (same layout as view()).
+  struct Arrays {
+    std::vector<int> link_rows, diag_ptr, diag_cols, sub_ptr, sub_cols;
+    std::vector<double> diag_vals, inv_diag, sub_vals;
   };
-  /// Read-only views of the factor, for the solve kernels.
-  struct Parts {
-    int n;
-    const std::vector<int>* link_rows;
-    const std::vector<Csr>* l_diag;
-    const std::vector<double>* inv_diag;
-    const std::vector<Csr>* l_sub;
-  };
+  const Arrays& arrays() const { return a_; }
 
  private:
   int num_blocks_ = 0, n_ = 0;
-  std::vector<Csr> l_diag_;      // [num_blocks] strictly lower L_kk
-  std::vector<double> inv_diag_; // [num_blocks, n] 1 / L_kk(i, i)
-  std::vector<int> link_rows_;   // local rows where the sub-diagonal blocks can be nonzero
-  std::vector<Csr> l_sub_;       // [num_blocks - 1] rows of L_(k+1),k on link_rows_
+  Arrays a_;
 };
 
 }  // namespace p2pgrid

@@ -1,0 +1,90 @@
+// CUDA kernels of the expert's ADMM (admm_cuda.hpp): one thread per env runs the same
+// admm_iteration / admm_lane_stats as the CPU (admm_kernels.hpp). The factor and the rows are
+// the same for every thread, so their loads are warp-uniform; the env vectors are lane-major,
+// so a warp's loads of one element are coalesced.
+#include <cuda_runtime.h>
+
+#include "p2pgrid/cuda/check.cuh"
+#include "p2pgrid/expert/admm.hpp"
+#include "p2pgrid/expert/admm_cuda.hpp"
+
+namespace p2pgrid::detail {
+namespace {
+
+// One warp per block: the heavy kernels keep a warp's slice of the current block of x
+// (n_b x 32 doubles) in L1, and B = 4096 spreads 128 warps over the H200's 132 SMs.
+constexpr int kThreads = 32;
+
+int blocks_of(int batch) { return (batch + kThreads - 1) / kThreads; }
+
+__device__ Strided<double> lane(double* p, int e, int batch) { return Strided<double>{p + e, batch}; }
+
+__global__ void admm_iterations_kernel(AdmmRowsView rows, const FactorView* views,
+                                       const int* group_level, const std::uint8_t* done,
+                                       int batch, int blocks, double sigma, double alpha,
+                                       int iterations, AdmmLaneVectors v) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= batch || done[e]) return;
+  const int level = group_level[e / kAdmmGroup];
+  const FactorView f = views[level - kRhoLevelMin];
+  const double rho_scale = ldexp(1.0, level);
+  for (int it = 0; it < iterations; ++it)
+    admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, lane(v.x, e, batch),
+                   lane(v.xt, e, batch), lane(v.z, e, batch), lane(v.y, e, batch),
+                   lane(v.lo, e, batch), lane(v.hi, e, batch), lane(v.y_prev, e, batch),
+                   it + 1 == iterations);
+}
+
+__global__ void admm_stats_kernel(AdmmRowsView rows, const std::uint8_t* done, int batch,
+                                  int blocks, double inf, AdmmLaneVectors v,
+                                  AdmmLaneStats* stats) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= batch || done[e]) return;
+  admm_check_products(rows, blocks, lane(v.x, e, batch), lane(v.y, e, batch),
+                      lane(v.y_prev, e, batch), lane(v.ax, e, batch), lane(v.xt, e, batch),
+                      lane(v.atdy, e, batch));
+  stats[e] = admm_lane_stats(rows, blocks, inf, lane(v.x, e, batch), lane(v.z, e, batch),
+                             lane(v.y, e, batch), lane(v.y_prev, e, batch),
+                             lane(v.lo, e, batch), lane(v.hi, e, batch), lane(v.ax, e, batch),
+                             lane(v.xt, e, batch), lane(v.atdy, e, batch));
+}
+
+// Tiled transpose through shared memory (both the reads and the writes coalesced).
+constexpr int kTile = 32;
+__global__ void transpose_kernel(const double* in, double* out, int rows, int cols) {
+  __shared__ double tile[kTile][kTile + 1];
+  const int c0 = blockIdx.x * kTile, r0 = blockIdx.y * kTile;
+  for (int dy = threadIdx.y; dy < kTile; dy += blockDim.y) {
+    const int r = r0 + dy, c = c0 + threadIdx.x;
+    if (r < rows && c < cols) tile[dy][threadIdx.x] = in[static_cast<long long>(r) * cols + c];
+  }
+  __syncthreads();
+  for (int dy = threadIdx.y; dy < kTile; dy += blockDim.y) {
+    const int c = c0 + dy, r = r0 + threadIdx.x;
+    if (r < rows && c < cols) out[static_cast<long long>(c) * rows + r] = tile[threadIdx.x][dy];
+  }
+}
+
+}  // namespace
+
+void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views,
+                          const int* group_level, const std::uint8_t* done, int batch, int blocks,
+                          double sigma, double alpha, int iterations, const AdmmLaneVectors& v) {
+  admm_iterations_kernel<<<blocks_of(batch), kThreads>>>(rows, views, group_level, done, batch,
+                                                         blocks, sigma, alpha, iterations, v);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int batch, int blocks,
+                     double inf, const AdmmLaneVectors& v, AdmmLaneStats* stats) {
+  admm_stats_kernel<<<blocks_of(batch), kThreads>>>(rows, done, batch, blocks, inf, v, stats);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_transpose(const double* in, double* out, int rows, int cols) {
+  const dim3 grid((cols + kTile - 1) / kTile, (rows + kTile - 1) / kTile);
+  transpose_kernel<<<grid, dim3(kTile, 8)>>>(in, out, rows, cols);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace p2pgrid::detail

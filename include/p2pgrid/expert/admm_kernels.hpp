@@ -1,0 +1,236 @@
+// The per-env work of the expert's ADMM (admm.hpp), one source for g++ and nvcc.
+//
+// A lane is one env. Vectors are passed as accessors whose operator[](i) is element i of a lane:
+//   CUDA: Strided<double> over lane-major storage v[i * batch + env] (one env per thread, the
+//         threads of a warp touch consecutive addresses);
+//   CPU:  LanePack<8>* over the same layout with 8 envs (v[i] holds element i of 8 envs), so every
+//         operation below runs across envs in SIMD registers.
+// Notation of Stellato et al. 2020 (OSQP, Algorithm 1): scaled problem P~ = c D P D, q~ = c D q,
+// A~ = E A D; the blocks of the horizon are steps in reverse time (expert_qp.hpp).
+#pragma once
+
+#include <type_traits>
+
+#include "p2pgrid/core/hd.hpp"
+
+namespace p2pgrid {
+
+#if !defined(__CUDACC__)
+/// G envs' values of one element, stored together (CPU lanes); loops of a fixed count G that
+/// the compiler turns into SIMD instructions.
+template <int G>
+struct alignas(8 * G) LanePack {
+  double v[G];
+  LanePack& operator+=(const LanePack& o) { for (int g = 0; g < G; ++g) v[g] += o.v[g]; return *this; }
+  LanePack& operator-=(const LanePack& o) { for (int g = 0; g < G; ++g) v[g] -= o.v[g]; return *this; }
+  LanePack& operator*=(double s) { for (int g = 0; g < G; ++g) v[g] *= s; return *this; }
+  friend LanePack operator*(double s, const LanePack& a) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = s * a.v[g]; return r; }
+  friend LanePack operator*(const LanePack& a, double s) { return s * a; }
+  friend LanePack operator/(const LanePack& a, double s) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = a.v[g] / s; return r; }
+  friend LanePack operator+(const LanePack& a, const LanePack& b) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = a.v[g] + b.v[g]; return r; }
+  friend LanePack operator-(const LanePack& a, const LanePack& b) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = a.v[g] - b.v[g]; return r; }
+  friend LanePack operator-(const LanePack& a, double s) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = a.v[g] - s; return r; }
+  friend LanePack lane_clamp(const LanePack& a, const LanePack& lo, const LanePack& hi) {
+    LanePack r;
+    for (int g = 0; g < G; ++g) {
+      const double m = a.v[g] < lo.v[g] ? lo.v[g] : a.v[g];
+      r.v[g] = m > hi.v[g] ? hi.v[g] : m;
+    }
+    return r;
+  }
+};
+#endif
+P2P_HD double lane_clamp(double a, double lo, double hi) { return p2p_min(p2p_max(a, lo), hi); }
+
+/// The scaled constraint rows of one block, shared by every block and env (pointers into host or
+/// device memory). Rows linking a step to the one before have entries in the next block.
+struct AdmmRowsView {
+  int n = 0, m = 0;  // variables and rows per block
+  const int* self_ptr = nullptr;  // [m + 1] CSR of A~ on the row's own block
+  const int* self_cols = nullptr;
+  const double* self_vals = nullptr;
+  const int* prev_ptr = nullptr;  // [m + 1] CSR of A~ on the next block (the step before)
+  const int* prev_cols = nullptr;
+  const double* prev_vals = nullptr;
+  const double* rho = nullptr;     // [m] step size of each row at rho_scale 1
+  const double* p_diag = nullptr;  // [n] diagonal of P~
+  const double* q = nullptr;       // [steps * n] q~ by block
+  const double* e = nullptr;       // [m] row scaling E
+  const double* d = nullptr;       // [n] column scaling D
+  double cost_scale = 1;           // c
+};
+
+/// The block-tridiagonal Cholesky factor of P~ + sigma I + A~' rho A~ (block_cholesky.hpp),
+/// flat: block k's strictly lower L_kk rows are diag_ptr[k (n + 1) + i] .. [.. + i + 1].
+struct FactorView {
+  int n = 0, num_links = 0;
+  const int* link_rows = nullptr;  // [num_links] rows of a block linked to the block before
+  const int* diag_ptr = nullptr;   // [blocks * (n + 1)] absolute offsets
+  const int* diag_cols = nullptr;
+  const double* diag_vals = nullptr;
+  const double* inv_diag = nullptr;  // [blocks * n] 1 / L_kk(i, i)
+  const int* sub_ptr = nullptr;      // [(blocks - 1) * (num_links + 1)] rows of L_(k+1),k
+  const int* sub_cols = nullptr;
+  const double* sub_vals = nullptr;
+};
+
+template <class V>
+using LaneOf = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<V>()[0])>>;
+
+/// Solves (L L') x = b in place on the leading `blocks` blocks.
+template <class V>
+P2P_HD void factor_solve(const FactorView& f, int blocks, V x) {
+  using T = LaneOf<V>;
+  const int n = f.n, nl = f.num_links;
+  for (int k = 0; k < blocks; ++k) {  // forward: L y = b
+    const int o = k * n;
+    if (k > 0) {
+      const int* sp = f.sub_ptr + (k - 1) * (nl + 1);
+      for (int r = 0; r < nl; ++r) {
+        T acc = x[o + f.link_rows[r]];
+        for (int p = sp[r]; p < sp[r + 1]; ++p) acc -= f.sub_vals[p] * x[o - n + f.sub_cols[p]];
+        x[o + f.link_rows[r]] = acc;
+      }
+    }
+    const int* dp = f.diag_ptr + k * (n + 1);
+    for (int i = 0; i < n; ++i) {
+      T acc = x[o + i];
+      for (int p = dp[i]; p < dp[i + 1]; ++p) acc -= f.diag_vals[p] * x[o + f.diag_cols[p]];
+      x[o + i] = acc * f.inv_diag[o + i];
+    }
+  }
+  for (int k = blocks - 1; k >= 0; --k) {  // backward: L' x = y
+    const int o = k * n;
+    if (k + 1 < blocks) {
+      const int* sp = f.sub_ptr + k * (nl + 1);
+      for (int r = 0; r < nl; ++r) {
+        const T src = x[o + n + f.link_rows[r]];
+        for (int p = sp[r]; p < sp[r + 1]; ++p) x[o + f.sub_cols[p]] -= f.sub_vals[p] * src;
+      }
+    }
+    const int* dp = f.diag_ptr + k * (n + 1);
+    for (int i = n - 1; i >= 0; --i) {
+      const T xi = x[o + i] * f.inv_diag[o + i];
+      x[o + i] = xi;
+      for (int p = dp[i]; p < dp[i + 1]; ++p) x[o + f.diag_cols[p]] -= f.diag_vals[p] * xi;
+    }
+  }
+}
+
+/// Weights of a product A~' w.
+enum class AtWeights { kRhoZMinusY, kY, kYMinusZ };  // rho_scale rho z - y | y | y - z
+
+/// out += A~' w on the leading `blocks` blocks.
+template <AtWeights W, class V>
+P2P_HD void admm_add_at(const AdmmRowsView& a, int blocks, double rho_scale, V z, V y, V out) {
+  using T = LaneOf<V>;
+  const int n = a.n, m = a.m;
+  for (int k = 0; k < blocks; ++k)
+    for (int r = 0; r < m; ++r) {
+      const int i = k * m + r;
+      T w = y[i];
+      if (W == AtWeights::kRhoZMinusY) w = (rho_scale * a.rho[r]) * z[i] - y[i];
+      if (W == AtWeights::kYMinusZ) w = y[i] - z[i];
+      for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
+        out[k * n + a.self_cols[p]] += a.self_vals[p] * w;
+      if (k + 1 < blocks)
+        for (int p = a.prev_ptr[r]; p < a.prev_ptr[r + 1]; ++p)
+          out[(k + 1) * n + a.prev_cols[p]] += a.prev_vals[p] * w;
+    }
+}
+
+/// Row i = k m + r of A~ x.
+template <class V>
+P2P_HD LaneOf<V> admm_row_product(const AdmmRowsView& a, int blocks, int k, int r, V x) {
+  LaneOf<V> acc{};
+  for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
+    acc += a.self_vals[p] * x[k * a.n + a.self_cols[p]];
+  if (k + 1 < blocks)
+    for (int p = a.prev_ptr[r]; p < a.prev_ptr[r + 1]; ++p)
+      acc += a.prev_vals[p] * x[(k + 1) * a.n + a.prev_cols[p]];
+  return acc;
+}
+
+/// One ADMM iteration (OSQP Algorithm 1, steps 3-6) of the lanes behind the accessors:
+///   x~ solves (P~ + sigma I + A~' rho A~) x~ = sigma x - q~ + A~'(rho z - y)   (into xt)
+///   x <- alpha x~ + (1 - alpha) x
+///   z^ = alpha A~ x~ + (1 - alpha) z;  z <- clamp(z^ + y / rho, l, u);  y <- y + rho (z^ - z)
+/// `y_prev`, when not null, receives y before its update (for the infeasibility check).
+template <class V>
+P2P_HD void admm_iteration(const AdmmRowsView& a, const FactorView& f, int blocks,
+                           double rho_scale, double sigma, double alpha, V x, V xt, V z, V y,
+                           V lo, V hi, V y_prev, bool save_y) {
+  const int nh = blocks * a.n, mh = blocks * a.m;
+  for (int i = 0; i < nh; ++i) xt[i] = sigma * x[i] - a.q[i];
+  admm_add_at<AtWeights::kRhoZMinusY>(a, blocks, rho_scale, z, y, xt);
+  factor_solve(f, blocks, xt);
+  if (save_y)
+    for (int i = 0; i < mh; ++i) y_prev[i] = y[i];
+  for (int i = 0; i < nh; ++i) x[i] = alpha * xt[i] + (1 - alpha) * x[i];
+  for (int k = 0; k < blocks; ++k)
+    for (int r = 0; r < a.m; ++r) {
+      const int i = k * a.m + r;
+      const double rho = rho_scale * a.rho[r];
+      const auto zh = alpha * admm_row_product(a, blocks, k, r, xt) + (1 - alpha) * z[i];
+      const auto zn = lane_clamp(zh + y[i] / rho, lo[i], hi[i]);
+      y[i] += rho * (zh - zn);
+      z[i] = zn;
+    }
+}
+
+/// Unscaled residuals of one lane (OSQP sections 3.4 and 5.1), for the termination test and
+/// the rho update; and the primal infeasibility certificate from dy = y - y_prev.
+struct AdmmLaneStats {
+  double prim = 0, ax = 0, zn = 0;            // |Ax - z|, |Ax|, |z|  (inf-norms, unscaled)
+  double dual = 0, px = 0, aty = 0, qn = 0;   // |Px + q + A'y|, |Px|, |A'y|, |q|
+  double dy_norm = 0, support = 0, atdy = 0;  // |dy|, u'dy+ + l'dy-, |A'dy|
+  int unbounded = 0;                          // dy pushes against an infinite bound
+};
+
+/// The products the statistics need, for any lane width: ax = A~ x [blocks * m],
+/// aty = A~' y and atdy = A~'(y - y_prev) [blocks * n].
+template <class V>
+P2P_HD void admm_check_products(const AdmmRowsView& a, int blocks, V x, V y, V y_prev, V ax,
+                                V aty, V atdy) {
+  const int nh = blocks * a.n;
+  for (int k = 0; k < blocks; ++k)
+    for (int r = 0; r < a.m; ++r) ax[k * a.m + r] = admm_row_product(a, blocks, k, r, x);
+  for (int i = 0; i < nh; ++i) aty[i] = LaneOf<V>{};
+  for (int i = 0; i < nh; ++i) atdy[i] = LaneOf<V>{};
+  admm_add_at<AtWeights::kY>(a, blocks, 1.0, y, y, aty);
+  admm_add_at<AtWeights::kYMinusZ>(a, blocks, 1.0, y_prev, y, atdy);
+}
+
+/// Statistics of one lane (scalar accessors) from the products of admm_check_products.
+template <class V>
+P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double inf, V x, V z,
+                                     V y, V y_prev, V lo, V hi, V ax, V aty, V atdy) {
+  AdmmLaneStats s;
+  const int n = a.n, m = a.m, nh = blocks * n, mh = blocks * m;
+  for (int i = 0; i < mh; ++i) {
+    const double e = a.e[i % m];
+    const double axi = ax[i] / e, zi = z[i] / e;
+    s.prim = p2p_max(s.prim, fabs(axi - zi));
+    s.ax = p2p_max(s.ax, fabs(axi));
+    s.zn = p2p_max(s.zn, fabs(zi));
+    const double dy = (y[i] - y_prev[i]) * e;
+    s.dy_norm = p2p_max(s.dy_norm, fabs(dy));
+    if (dy > 0) {
+      if (hi[i] >= inf) s.unbounded = 1; else s.support += hi[i] / e * dy;
+    } else if (dy < 0) {
+      if (lo[i] <= -inf) s.unbounded = 1; else s.support += lo[i] / e * dy;
+    }
+  }
+  for (int i = 0; i < nh; ++i) {
+    const double inv = 1.0 / (a.d[i % n] * a.cost_scale);
+    const double px = a.p_diag[i % n] * x[i];
+    s.dual = p2p_max(s.dual, fabs((px + a.q[i] + aty[i]) * inv));
+    s.px = p2p_max(s.px, fabs(px * inv));
+    s.aty = p2p_max(s.aty, fabs(aty[i] * inv));
+    s.qn = p2p_max(s.qn, fabs(a.q[i] * inv));
+    s.atdy = p2p_max(s.atdy, fabs(atdy[i] / a.d[i % n]));
+  }
+  return s;
+}
+
+}  // namespace p2pgrid

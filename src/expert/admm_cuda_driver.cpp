@@ -1,0 +1,219 @@
+// The CUDA solve of the expert's ADMM (admm.hpp): device copies of the rows and of every rho
+// level's factor, the batch's vectors in lane-major device buffers, and between checks the same
+// host decisions as the CPU solve (admm_lane_status, admm_next_rho_level per kAdmmGroup envs).
+#if defined(P2P_HAVE_CUDA)
+
+#include <algorithm>
+#include <cstdint>
+
+#include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/nvtx.hpp"
+#include "p2pgrid/core/threads.hpp"
+#include "p2pgrid/expert/admm.hpp"
+#include "p2pgrid/expert/admm_cuda.hpp"
+
+namespace p2pgrid::detail {
+namespace {
+
+template <class T>
+DeviceBuffer<T> upload(const std::vector<T>& v) {
+  DeviceBuffer<T> d(Backend::kCuda, std::max<std::size_t>(v.size(), 1));
+  if (!v.empty()) d.copy_from_host(v.data(), v.size());
+  return d;
+}
+
+}  // namespace
+
+struct AdmmCudaState {
+  struct Level {
+    std::shared_ptr<const BlockTridiagonalCholesky> host;
+    DeviceBuffer<int> link_rows, diag_ptr, diag_cols, sub_ptr, sub_cols;
+    DeviceBuffer<double> diag_vals, inv_diag, sub_vals;
+  };
+  static constexpr int kLevels = kRhoLevelMax - kRhoLevelMin + 1;
+
+  explicit AdmmCudaState(const ExpertAdmm& admm) : admm(admm) {
+    const AdmmRowsView h = admm.rows_view();
+    const int m = h.m, n = h.n, steps = admm.qp().steps;
+    auto vec = [](const auto* p, std::size_t count) {
+      return std::vector<std::remove_const_t<std::remove_pointer_t<decltype(p)>>>(p, p + count);
+    };
+    self_ptr = upload(vec(h.self_ptr, m + 1));
+    self_cols = upload(vec(h.self_cols, h.self_ptr[m]));
+    self_vals = upload(vec(h.self_vals, h.self_ptr[m]));
+    prev_ptr = upload(vec(h.prev_ptr, m + 1));
+    prev_cols = upload(vec(h.prev_cols, h.prev_ptr[m]));
+    prev_vals = upload(vec(h.prev_vals, h.prev_ptr[m]));
+    rho = upload(vec(h.rho, m));
+    p_diag = upload(vec(h.p_diag, n));
+    q = upload(vec(h.q, std::size_t(steps) * n));
+    e = upload(vec(h.e, m));
+    d = upload(vec(h.d, n));
+    rows = h;
+    rows.self_ptr = self_ptr.data();
+    rows.self_cols = self_cols.data();
+    rows.self_vals = self_vals.data();
+    rows.prev_ptr = prev_ptr.data();
+    rows.prev_cols = prev_cols.data();
+    rows.prev_vals = prev_vals.data();
+    rows.rho = rho.data();
+    rows.p_diag = p_diag.data();
+    rows.q = q.data();
+    rows.e = e.data();
+    rows.d = d.data();
+    host_views.assign(kLevels, FactorView{});
+    views = DeviceBuffer<FactorView>(Backend::kCuda, kLevels);
+  }
+
+  /// Uploads the factor of a rho level once.
+  void ensure_level(int level) {
+    if (levels.count(level)) return;
+    Level& l = levels[level];
+    l.host = admm.factor_at(level);
+    const BlockTridiagonalCholesky::Arrays& a = l.host->arrays();
+    l.link_rows = upload(a.link_rows);
+    l.diag_ptr = upload(a.diag_ptr);
+    l.diag_cols = upload(a.diag_cols);
+    l.sub_ptr = upload(a.sub_ptr);
+    l.sub_cols = upload(a.sub_cols);
+    l.diag_vals = upload(a.diag_vals);
+    l.inv_diag = upload(a.inv_diag);
+    l.sub_vals = upload(a.sub_vals);
+    FactorView v = l.host->view();
+    v.link_rows = l.link_rows.data();
+    v.diag_ptr = l.diag_ptr.data();
+    v.diag_cols = l.diag_cols.data();
+    v.sub_ptr = l.sub_ptr.data();
+    v.sub_cols = l.sub_cols.data();
+    v.diag_vals = l.diag_vals.data();
+    v.inv_diag = l.inv_diag.data();
+    v.sub_vals = l.sub_vals.data();
+    host_views[level - kRhoLevelMin] = v;
+    views.copy_from_host(host_views.data(), host_views.size());
+  }
+
+  const ExpertAdmm& admm;
+  DeviceBuffer<int> self_ptr, self_cols, prev_ptr, prev_cols;
+  DeviceBuffer<double> self_vals, prev_vals, rho, p_diag, q, e, d;
+  AdmmRowsView rows;  // device pointers
+  std::map<int, Level> levels;
+  std::vector<FactorView> host_views;  // [kLevels] device pointers, null where not uploaded
+  DeviceBuffer<FactorView> views;
+};
+
+std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
+                                      std::shared_ptr<AdmmCudaState>& state, int blocks,
+                                      const std::vector<std::vector<double>>& l,
+                                      const std::vector<std::vector<double>>& u,
+                                      std::vector<AdmmIterate>& iterates) {
+  NvtxRange range("expert.admm_cuda");
+  if (!state) state = std::make_shared<AdmmCudaState>(admm);
+  const AdmmSettings& s = admm.settings();
+  const int B = static_cast<int>(l.size());
+  std::vector<AdmmInfo> info(B);
+  if (B == 0) return info;
+  const int nh = blocks * admm.qp().block_vars, mh = blocks * admm.qp().block_rows;
+  const int threads = cpu_threads(s.threads);
+  const auto cuda = Backend::kCuda;
+  const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B;
+  DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), atdy(cuda, nb), z(cuda, mb), y(cuda, mb),
+      y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, mb);
+  const AdmmLaneVectors v{x.data(), xt.data(), z.data(), y.data(), y_prev.data(),
+                          lo.data(), hi.data(), ax.data(), atdy.data()};
+  {  // Bounds and starts, staged env-major on the host and transposed on the device.
+    NvtxRange load("expert.admm_cuda.load");
+    std::vector<double> h_lo(mb), h_hi(mb), h_x(nb), h_z(mb), h_y(mb);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int e = 0; e < B; ++e) {
+      auto row = [&](std::vector<double>& h, int len) {
+        return Strided<double>{h.data() + std::size_t(e) * len, 1};
+      };
+      admm.load_lane(blocks, l[e], u[e], iterates[e], row(h_lo, mh), row(h_hi, mh), row(h_x, nh),
+                     row(h_z, mh), row(h_y, mh));
+    }
+    auto put = [&](const std::vector<double>& h, DeviceBuffer<double>& dst, int len) {
+      ax.copy_from_host(h.data(), h.size());  // ax is free until the first check
+      cuda_transpose(ax.data(), dst.data(), B, len);
+    };
+    put(h_lo, lo, mh);
+    put(h_hi, hi, mh);
+    put(h_z, z, mh);
+    put(h_y, y, mh);
+    put(h_x, x, nh);
+  }
+  const int groups = (B + kAdmmGroup - 1) / kAdmmGroup;
+  std::vector<int> level(groups, 0), last_update(groups, 0);
+  std::vector<std::uint8_t> done(B, 0);
+  std::vector<AdmmLaneStats> stats(B);
+  DeviceBuffer<int> d_level(cuda, groups);
+  DeviceBuffer<std::uint8_t> d_done(cuda, B);
+  DeviceBuffer<AdmmLaneStats> d_stats(cuda, B);
+  d_level.copy_from_host(level.data(), groups);
+  d_done.copy_from_host(done.data(), B);
+  state->ensure_level(0);
+  int iter = 0, active = B;
+  while (active > 0 && iter < s.max_iterations) {
+    // Iterate up to the next check (every check_every iterations and at the last one).
+    const int next = std::min((iter / s.check_every + 1) * s.check_every, s.max_iterations);
+    cuda_admm_iterations(state->rows, state->views.data(), d_level.data(), d_done.data(), B,
+                         blocks, s.sigma, s.alpha, next - iter, v);
+    iter = next;
+    cuda_admm_stats(state->rows, d_done.data(), B, blocks, kInfinity, v, d_stats.data());
+    d_stats.copy_to_host(stats.data(), B);  // synchronizes
+    for (int g = 0; g < groups; ++g) {
+      double log_ratio_sum = 0;
+      int ratio_count = 0, running = 0;
+      for (int e = g * kAdmmGroup; e < std::min(B, (g + 1) * kAdmmGroup); ++e) {
+        if (done[e]) continue;
+        AdmmInfo& inf = info[e];
+        inf.iterations = iter;
+        inf.primal_residual = stats[e].prim;
+        inf.dual_residual = stats[e].dual;
+        double log_ratio = 0;
+        if (admm_log_ratio(stats[e], &log_ratio)) log_ratio_sum += log_ratio, ++ratio_count;
+        inf.status = admm_lane_status(s, stats[e]);
+        if (inf.status != SolveStatus::kMaxIterations) {
+          done[e] = 1;
+          --active;
+        } else {
+          ++running;
+        }
+      }
+      if (s.adaptive_rho && ratio_count > 0 && running > 0 &&
+          iter - last_update[g] >= s.adaptive_rho_interval) {
+        const int nl = admm_next_rho_level(s, level[g], log_ratio_sum / ratio_count);
+        if (nl != level[g]) {
+          state->ensure_level(nl);
+          level[g] = nl;
+          last_update[g] = iter;
+        }
+      }
+    }
+    d_level.copy_from_host(level.data(), groups);
+    d_done.copy_from_host(done.data(), B);
+  }
+  {  // Frozen lanes hold their iterate at termination: back to env-major, unscaled.
+    NvtxRange store("expert.admm_cuda.store");
+    std::vector<double> h_x(nb), h_z(mb), h_y(mb);
+    auto get = [&](DeviceBuffer<double>& src, std::vector<double>& h, int len) {
+      cuda_transpose(src.data(), ax.data(), len, B);
+      ax.copy_to_host(h.data(), h.size());
+    };
+    get(x, h_x, nh);
+    get(z, h_z, mh);
+    get(y, h_y, mh);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int e = 0; e < B; ++e) {
+      auto row = [&](std::vector<double>& h, int len) {
+        return Strided<double>{h.data() + std::size_t(e) * len, 1};
+      };
+      info[e].objective_cny =
+          admm.store_lane(blocks, row(h_x, nh), row(h_z, mh), row(h_y, mh), iterates[e]);
+    }
+  }
+  return info;
+}
+
+}  // namespace p2pgrid::detail
+
+#endif  // P2P_HAVE_CUDA

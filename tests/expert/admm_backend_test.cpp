@@ -1,0 +1,127 @@
+// The expert's ADMM as one algorithm on two backends (admm_kernels.hpp): lanes are independent
+// of the envs beside them, rho levels follow OSQP's rule and share cached factorizations, and the
+// CUDA solve takes the CPU's decisions and returns its plans (skipped without a GPU).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "p2pgrid/core/config.hpp"
+#include "p2pgrid/env/profiles.hpp"
+#include "p2pgrid/expert/expert.hpp"
+#include "support/env_fixtures.hpp"
+#include "support/errors.hpp"
+#include "support/gpu.hpp"
+
+namespace p2pgrid {
+namespace {
+
+/// Envs of the default spec from step t0 (a short horizon keeps the tests fast), on different
+/// test days: `count` of them.
+std::vector<ExpertEnvData> envs_from(const Expert& expert, int t0, int count) {
+  const std::vector<int> days = days_in_split(expert.spec().profiles.year, Split::kTest);
+  std::vector<ExpertEnvData> envs;
+  for (int e = 0; e < count; ++e) {
+    ExpertEnvData d = expert.initial_data(days[(3 * e) % days.size()]);
+    d.t0 = t0;
+    envs.push_back(d);
+  }
+  return envs;
+}
+
+ExpertSettings settings_on(Backend backend, bool adaptive_rho) {
+  ExpertSettings s = resolve_expert_config(Config::defaults());
+  s.admm.backend = backend;
+  s.admm.adaptive_rho = adaptive_rho;
+  return s;
+}
+
+TEST(ExpertAdmm, AnEnvsPlanDoesNotDependOnTheEnvsSolvedBesideIt) {
+  // With a fixed rho the lanes of a group share nothing: solving an env alone or as lane 5 of
+  // a group of 8 (beside other days) must give the same iterate, bit for bit.
+  const Expert expert(test::default_env_spec(), settings_on(Backend::kCpu, false),
+                      test::default_cpu_powerflow());
+  const std::vector<ExpertEnvData> group = envs_from(expert, 80, 8);
+  const std::vector<ExpertPlan> together = expert.plan(group);
+  const std::vector<ExpertPlan> alone = expert.plan({group[5]});
+  ASSERT_EQ(alone[0].info.status, SolveStatus::kSolved);
+  EXPECT_EQ(alone[0].info.iterations, together[5].info.iterations);
+  EXPECT_EQ(alone[0].iterate.x, together[5].iterate.x);
+  EXPECT_EQ(alone[0].iterate.y, together[5].iterate.y);
+  EXPECT_NE(together[4].iterate.x, together[5].iterate.x);  // the days differ
+}
+
+TEST(ExpertAdmm, RhoLevelsFollowOsqpsRuleAndShareTheirFactorization) {
+  AdmmSettings s;
+  s.adaptive_rho_tolerance = 5;
+  // Within the tolerance rho stays; beyond it, it moves by the ratio rounded to a power of two.
+  EXPECT_EQ(detail::admm_next_rho_level(s, 0, std::log(4.9)), 0);
+  EXPECT_EQ(detail::admm_next_rho_level(s, 0, std::log(1 / 4.9)), 0);
+  EXPECT_EQ(detail::admm_next_rho_level(s, 0, std::log(37.0)), 5);  // log2 37 = 5.2
+  EXPECT_EQ(detail::admm_next_rho_level(s, 2, std::log(1 / 6.0)), -1);
+  EXPECT_EQ(detail::admm_next_rho_level(s, 0, std::log(1e30)), kRhoLevelMax);
+  EXPECT_EQ(detail::admm_next_rho_level(s, 0, std::log(1e-30)), kRhoLevelMin);
+
+  const ExpertAdmm admm(build_expert_qp(test::default_env_spec(), 16), s);
+  EXPECT_EQ(admm.factor_at(3).get(), admm.factor_at(3).get());
+  EXPECT_NE(admm.factor_at(3).get(), admm.factor_at(0).get());
+  EXPECT_NE(test::error_of([&] { admm.factor_at(kRhoLevelMax + 1); }).find("rho level"),
+            std::string::npos);
+}
+
+TEST(ExpertAdmm, LaneStatusNamesSolvedInfeasibleOrGoOn) {
+  AdmmSettings s;
+  AdmmLaneStats st;
+  st.prim = 1e-4, st.ax = 10, st.zn = 10, st.dual = 1e-4, st.px = 1, st.aty = 1, st.qn = 1;
+  EXPECT_EQ(detail::admm_lane_status(s, st), SolveStatus::kSolved);
+  st.prim = 1;  // primal residual above eps_abs + eps_rel * 10
+  EXPECT_EQ(detail::admm_lane_status(s, st), SolveStatus::kMaxIterations);
+  // A certificate: dy with u'dy+ + l'dy- < 0 and A'dy ~ 0 proves infeasibility ...
+  st.dy_norm = 1, st.support = -1, st.atdy = 0;
+  EXPECT_EQ(detail::admm_lane_status(s, st), SolveStatus::kPrimalInfeasible);
+  st.unbounded = 1;  // ... unless it pushes against an infinite bound
+  EXPECT_EQ(detail::admm_lane_status(s, st), SolveStatus::kMaxIterations);
+  double r = 0;
+  st.prim = 0;
+  EXPECT_FALSE(detail::admm_log_ratio(st, &r));
+}
+
+TEST(ExpertAdmm, TheCudaBackendIsAnErrorWhereThereIsNone) {
+  if (cuda_device_available()) GTEST_SKIP() << "a CUDA device is present";
+  const Expert expert(test::default_env_spec(), settings_on(Backend::kCuda, true),
+                      test::default_cpu_powerflow());
+  const std::string msg = test::error_of([&] { expert.plan(envs_from(expert, 90, 1)); });
+  EXPECT_FALSE(msg.empty());
+  if (!built_with_cuda()) EXPECT_NE(msg.find("without the CUDA backend"), std::string::npos) << msg;
+}
+
+TEST(ExpertAdmmCuda, TakesTheCpuDecisionsAndReturnsItsPlans) {
+  P2P_REQUIRE_CUDA_DEVICE();
+  // 11 envs: a full group of 8 and a partial one, adaptive rho on (the groups' decisions must
+  // agree), then a warm start from the plans.
+  const EnvSpec& spec = test::default_env_spec();
+  const Expert cpu(spec, settings_on(Backend::kCpu, true), test::default_cpu_powerflow());
+  const Expert gpu(spec, settings_on(Backend::kCuda, true), test::default_cpu_powerflow());
+  const std::vector<ExpertEnvData> envs = envs_from(cpu, 72, 11);
+  const std::vector<ExpertPlan> a = cpu.plan(envs), b = gpu.plan(envs);
+  const std::vector<ExpertPlan> wa = cpu.plan(envs, &a), wb = gpu.plan(envs, &b);
+  for (const auto* pair : {&a, &wa}) {
+    const std::vector<ExpertPlan>& p = *pair;
+    const std::vector<ExpertPlan>& q = pair == &a ? b : wb;
+    for (std::size_t e = 0; e < envs.size(); ++e) {
+      SCOPED_TRACE("env " + std::to_string(e) + (pair == &a ? " cold" : " warm"));
+      EXPECT_EQ(p[e].info.status, q[e].info.status);
+      EXPECT_EQ(p[e].info.iterations, q[e].info.iterations);
+      EXPECT_NEAR(p[e].objective_cny, q[e].objective_cny, 1e-6 * std::abs(p[e].objective_cny));
+      double dx = 0;
+      for (std::size_t i = 0; i < p[e].iterate.x.size(); ++i)
+        dx = std::max(dx, std::abs(p[e].iterate.x[i] - q[e].iterate.x[i]));
+      EXPECT_LT(dx, 1e-4) << "kW";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace p2pgrid
