@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
@@ -235,11 +236,16 @@ std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::v
   constexpr int kGroup = kAdmmGroup;
   const int groups = (count + kGroup - 1) / kGroup;
   const int threads = cpu_threads(settings_.threads);
+  std::exception_ptr error;  // e.g. a factorization that fails: rethrown outside the region
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
-  for (int g = 0; g < groups; ++g) {
+  for (int g = 0; g < groups; ++g) try {
     const int first = g * kGroup;
     solve_group(blocks, first, std::min(kGroup, count - first), l, u, iterates, info);
+  } catch (...) {
+#pragma omp critical(p2pgrid_admm_error)
+    if (!error) error = std::current_exception();
   }
+  if (error) std::rethrow_exception(error);
   return info;
 }
 

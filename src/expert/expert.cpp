@@ -3,11 +3,14 @@
 #include "p2pgrid/expert/expert.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <exception>
 #include <cmath>
 
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
+#include "p2pgrid/core/threads.hpp"
 
 namespace p2pgrid {
 
@@ -63,7 +66,8 @@ ExpertEnvData Expert::initial_data(int day) const {
 }
 
 std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
-                                     const std::vector<ExpertPlan>* warm) const {
+                                     const std::vector<ExpertPlan>* warm,
+                                     PlanTimings* timings) const {
   NvtxRange range("expert.plan");
   const ExpertQp& qp = admm_.qp();
   const int count = static_cast<int>(envs.size());
@@ -76,10 +80,19 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
     throw Error("expert: warm start has " + std::to_string(warm->size()) + " plans for " +
                 std::to_string(count) + " envs");
   const int H = qp.steps - t0;
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  auto t_start = Clock::now();
   std::vector<std::vector<double>> l(count), u(count);
   std::vector<AdmmIterate> it(count);
-  for (int e = 0; e < count; ++e) {
-    if (e < count && envs[e].v_offset_pu.empty())
+  // Bounds of every env (a few hundred thousand values each: parallel for large batches). An
+  // error must not leave the parallel region: the first is kept and rethrown after it.
+  std::exception_ptr error;
+#pragma omp parallel for schedule(static) num_threads(cpu_threads(settings_.admm.threads))
+  for (int e = 0; e < count; ++e) try {
+    if (envs[e].v_offset_pu.empty())
       envs[e].v_offset_pu = linear_voltage_offsets(spec_, qp, envs[e].day);
     expert_bounds(spec_, qp, envs[e], l[e], u[e]);
     // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
@@ -91,8 +104,16 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
       it[e].z.assign(w.z.begin(), w.z.begin() + std::size_t(H) * qp.block_rows);
       it[e].y.assign(w.y.begin(), w.y.begin() + std::size_t(H) * qp.block_rows);
     }
+  } catch (...) {
+#pragma omp critical(p2pgrid_expert_bounds_error)
+    if (!error) error = std::current_exception();
   }
+  if (error) std::rethrow_exception(error);
+  if (timings) timings->bounds_s = seconds_since(t_start);
+  t_start = Clock::now();
   const std::vector<AdmmInfo> info = admm_.solve(H, l, u, it);
+  if (timings) timings->solve_s = seconds_since(t_start);
+  t_start = Clock::now();
   for (int e = 0; e < count; ++e) {
     plans[e].day = envs[e].day;
     plans[e].t0 = t0;
@@ -103,6 +124,7 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
   }
   verify_with_ac(plans);
   for (auto& p : plans) p.prosumer_cost_cny = prosumer_costs(p);
+  if (timings) timings->dso_s = seconds_since(t_start);
   return plans;
 }
 

@@ -128,7 +128,7 @@ ExpertQp build_expert_qp(const EnvSpec& spec, int inverter_facets) {
   }
 
   auto row = [&](QpRow kind, int agent, int unit) -> QpRowInfo& {
-    qp.rows.push_back(QpRowInfo{kind, agent, unit, -1, {}, {}, {}, {}, 0.0});
+    qp.rows.push_back(QpRowInfo{kind, agent, unit, {}, {}, {}, {}, {}, 0.0});
     return qp.rows.back();
   };
   // Bounds of every bounded variable (P_EX and Q_EX are free).
@@ -260,11 +260,34 @@ ExpertQp build_expert_qp(const EnvSpec& spec, int inverter_facets) {
           spec.feeder_load_scale / kw_per_pu;
     }
   }
+  // One row per distinct sensitivity vector: buses whose paths from the slack share the same
+  // part with every prosumer's path (e.g. the buses of a lateral without prosumers and the bus
+  // where it branches off) move together, so one row bounds them all with the intersection of
+  // their limits (expert_bounds): an exact presolve that drops about a quarter of the rows of
+  // the 141-bus case with the default prosumers.
+  auto same_row = [&](int i, int j) {
+    for (int a = 0; a < A; ++a)
+      for (const auto* dv : {&qp.dv_dp, &qp.dv_dq}) {
+        const double x = (*dv)[std::size_t(i) * A + a], y = (*dv)[std::size_t(j) * A + a];
+        if (std::abs(x - y) > 1e-12 * std::max(std::abs(x), std::abs(y))) return false;
+      }
+    return true;
+  };
+  std::vector<int> voltage_rows;  // row index of each distinct sensitivity vector
   for (int j = 0; j < nbus; ++j) {
     if (j == net.slack_bus) continue;
     qp.voltage_buses.push_back(j);
+    bool merged = false;
+    for (int r : voltage_rows)
+      if (same_row(qp.rows[r].buses[0], j)) {
+        qp.rows[r].buses.push_back(j);
+        merged = true;
+        break;
+      }
+    if (merged) continue;
+    voltage_rows.push_back(static_cast<int>(qp.rows.size()));
     QpRowInfo& r = row(QpRow::kVoltage, -1, -1);
-    r.bus = j;
+    r.buses = {j};
     for (int a = 0; a < A; ++a) {
       r.cols.push_back(ac[a].p_ex), r.vals.push_back(qp.dv_dp[std::size_t(j) * A + a]);
       r.cols.push_back(ac[a].q_ex), r.vals.push_back(qp.dv_dq[std::size_t(j) * A + a]);
@@ -348,9 +371,13 @@ void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData&
         case QpRow::kInverter:
           lo = -kInfinity, hi = spec.units[row.unit].s_max_kva * cos_half;
           break;
-        case QpRow::kVoltage: {
-          const double c = data.v_offset_pu[std::size_t(t) * nbus + row.bus];
-          lo = spec.v_min_pu - c, hi = spec.v_max_pu - c;
+        case QpRow::kVoltage: {  // the intersection of the limits of the row's buses
+          lo = -kInfinity, hi = kInfinity;
+          for (int j : row.buses) {
+            const double c = data.v_offset_pu[std::size_t(t) * nbus + j];
+            lo = std::max(lo, spec.v_min_pu - c);
+            hi = std::min(hi, spec.v_max_pu - c);
+          }
           break;
         }
       }

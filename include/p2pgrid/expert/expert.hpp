@@ -39,6 +39,13 @@ struct ExpertPlan {
   ExpertEnvData data;                // day, state and voltage offsets used
 };
 
+/// Where the time of one plan() call went (seconds, wall clock), for the benchmarks.
+struct PlanTimings {
+  double bounds_s = 0;  // the envs' bounds l, u (host)
+  double solve_s = 0;   // the batched ADMM (first solve), on settings.admm.backend
+  double dso_s = 0;     // AC verification and re-linearized re-solves
+};
+
 class Expert {
  public:
   Expert(const EnvSpec& spec, const ExpertSettings& settings, const PowerFlowChoice& powerflow);
@@ -46,7 +53,8 @@ class Expert {
   /// Plans every env in `envs` (all with the same t0). Warm-starts from `warm` when given
   /// (same size, same t0 or an earlier one: the horizon's leading blocks are reused).
   std::vector<ExpertPlan> plan(std::vector<ExpertEnvData> envs,
-                               const std::vector<ExpertPlan>* warm = nullptr) const;
+                               const std::vector<ExpertPlan>* warm = nullptr,
+                               PlanTimings* timings = nullptr) const;
 
   /// The data of an env at the start of `day` (initial SOC and CDG output of the spec).
   ExpertEnvData initial_data(int day) const;

@@ -35,6 +35,7 @@ enum class QpRow : int {
   kRamp,         // eq. (2): -R <= P_t - P_{t-1} <= R
   kInverter,     // eq. (4) as an inscribed polygon: cos(th) P + sin(th) Q <= S cos(pi / K)
   kVoltage,      // LinDistFlow: V_min <= c_j,t + sum_i (R_ji P_EX,i + X_ji Q_EX,i) <= V_max
+                 // for every bus j of the row (buses with equal sensitivities share one row)
   kTie,          // units of one kind of one prosumer share the env's action (eq. 22): equal
                  // fractions of their ranges (CDG, RDG reactive, BESS)
 };
@@ -49,7 +50,8 @@ struct QpVarInfo {
 /// the previous one, entries in the next block (the step before in time).
 struct QpRowInfo {
   QpRow kind;
-  int agent = -1, unit = -1, bus = -1;  // what the row is about (bus: voltage rows)
+  int agent = -1, unit = -1;       // what the row is about
+  std::vector<int> buses;          // voltage rows: the buses it bounds (equal sensitivities)
   std::vector<int> cols;          // local column indices in the row's block
   std::vector<double> vals;
   std::vector<int> prev_cols;     // local column indices in the previous step's block
@@ -78,7 +80,7 @@ struct ExpertQp {
   std::vector<int> unit_p_col, unit_soc_col;  // [num_units]
   // Voltage sensitivity of bus j to agent i's P_EX and Q_EX, p.u. per kW: R_ji / kw_per_pu.
   std::vector<double> dv_dp, dv_dq;  // [num_buses, num_agents]
-  std::vector<int> voltage_buses;    // buses with voltage rows (all but the slack)
+  std::vector<int> voltage_buses;    // buses whose voltage is bounded (all but the slack)
   // Voltage drop at each bus caused by the feeder's other loads at load_pu = 1, p.u. [num_buses].
   std::vector<double> load_voltage_drop_pu;
 
