@@ -146,13 +146,28 @@ void ExpertAdmm::load_lane(int blocks, const std::vector<double>& l,
     lo[i] = l[i] <= -kInfinity ? -kInfinity : e * l[i];
     hi[i] = u[i] >= kInfinity ? kInfinity : e * u[i];
   }
-  const bool start = warm.x.size() == std::size_t(nh) && warm.z.size() == std::size_t(mh) &&
-                     warm.y.size() == std::size_t(mh);
+  const bool start = warm_start_fits(blocks, warm);
   for (int i = 0; i < nh; ++i) x[i] = start ? warm.x[i] / d_[i % n] : 0.0;
   for (int i = 0; i < mh; ++i) {
     z[i] = start ? warm.z[i] * e_[i % m] : 0.0;
     y[i] = start ? warm.y[i] * cost_scale_ / e_[i % m] : 0.0;
   }
+}
+
+bool ExpertAdmm::warm_start_fits(int blocks, const AdmmIterate& warm) const {
+  const std::size_t nh = std::size_t(blocks) * qp_.block_vars;
+  const std::size_t mh = std::size_t(blocks) * qp_.block_rows;
+  return warm.x.size() == nh && warm.z.size() == mh && warm.y.size() == mh;
+}
+
+int ExpertAdmm::initial_rho_level(int blocks, const std::vector<const AdmmIterate*>& lanes) const {
+  double sum = 0;
+  int count = 0;
+  for (const AdmmIterate* it : lanes)
+    if (warm_start_fits(blocks, *it)) sum += it->rho_level, ++count;
+  if (count == 0) return 0;
+  const long level = std::lround(sum / count);
+  return static_cast<int>(std::min<long>(std::max<long>(level, kRhoLevelMin), kRhoLevelMax));
 }
 
 double ExpertAdmm::store_lane(int blocks, Strided<double> x, Strided<double> z,
@@ -272,7 +287,9 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
               lane(z, g), lane(y, g));
   }
   const AdmmRowsView rows = rows_view();
-  int level = 0, last_rho_update = 0;
+  std::vector<const AdmmIterate*> starts;
+  for (int g = 0; g < count; ++g) starts.push_back(&iterates[first + g]);
+  int level = initial_rho_level(blocks, starts), last_rho_update = 0;
   std::shared_ptr<const BlockTridiagonalCholesky> kkt = factor_at(level);
   std::vector<char> done(G, 0);
   for (int g = count; g < G; ++g) done[g] = 1;
@@ -281,6 +298,7 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
   auto store = [&](int g) {
     AdmmInfo& inf = info[first + g];
     inf.objective_cny = store_lane(blocks, lane(x, g), lane(z, g), lane(y, g), iterates[first + g]);
+    iterates[first + g].rho_level = level;
     if (inf.iterations == 0) inf.iterations = iter;
   };
   while (active > 0 && iter < s.max_iterations) {

@@ -143,6 +143,13 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
   }
   const int groups = (B + kAdmmGroup - 1) / kAdmmGroup;
   std::vector<int> level(groups, 0), last_update(groups, 0);
+  for (int g = 0; g < groups; ++g) {
+    std::vector<const AdmmIterate*> starts;
+    for (int e = g * kAdmmGroup; e < std::min(B, (g + 1) * kAdmmGroup); ++e)
+      starts.push_back(&iterates[e]);
+    level[g] = admm.initial_rho_level(blocks, starts);
+    state->ensure_level(level[g]);
+  }
   std::vector<std::uint8_t> done(B, 0);
   std::vector<AdmmLaneStats> stats(B);
   DeviceBuffer<int> d_level(cuda, groups);
@@ -150,7 +157,6 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
   DeviceBuffer<AdmmLaneStats> d_stats(cuda, B);
   d_level.copy_from_host(level.data(), groups);
   d_done.copy_from_host(done.data(), B);
-  state->ensure_level(0);
   int iter = 0, active = B;
   while (active > 0 && iter < s.max_iterations) {
     // Iterate up to the next check (every check_every iterations and at the last one).
@@ -175,6 +181,7 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
         if (inf.status != SolveStatus::kMaxIterations) {
           done[e] = 1;
           --active;
+          iterates[e].rho_level = level[g];
         } else {
           ++running;
         }
@@ -192,6 +199,8 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
     d_level.copy_from_host(level.data(), groups);
     d_done.copy_from_host(done.data(), B);
   }
+  for (int e = 0; e < B; ++e)
+    if (!done[e]) iterates[e].rho_level = level[e / kAdmmGroup];
   {  // Frozen lanes hold their iterate at termination: back to env-major, unscaled.
     NvtxRange store("expert.admm_cuda.store");
     std::vector<double> h_x(nb), h_z(mb), h_y(mb);

@@ -96,13 +96,15 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
       envs[e].v_offset_pu = linear_voltage_offsets(spec_, qp, envs[e].day);
     expert_bounds(spec_, qp, envs[e], l[e], u[e]);
     // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
-    // earlier for the same day.
-    if (warm && (*warm)[e].t0 <= t0 && (*warm)[e].day == envs[e].day &&
+    // earlier, for the same day (a re-plan) or for another one (the same steps of the env's
+    // previous day: a good guess too, as days resemble each other).
+    if (warm && (*warm)[e].t0 <= t0 &&
         (*warm)[e].iterate.x.size() >= std::size_t(H) * qp.block_vars) {
       const AdmmIterate& w = (*warm)[e].iterate;
       it[e].x.assign(w.x.begin(), w.x.begin() + std::size_t(H) * qp.block_vars);
       it[e].z.assign(w.z.begin(), w.z.begin() + std::size_t(H) * qp.block_rows);
       it[e].y.assign(w.y.begin(), w.y.begin() + std::size_t(H) * qp.block_rows);
+      it[e].rho_level = w.rho_level;
     }
   } catch (...) {
 #pragma omp critical(p2pgrid_expert_bounds_error)

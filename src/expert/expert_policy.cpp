@@ -37,7 +37,8 @@ void ExpertPolicy::act() {
       data[e].unit_soc_kwh.assign(soc.begin() + std::size_t(e) * U,
                                   soc.begin() + std::size_t(e + 1) * U);
     }
-    const bool warm = plans_.size() == std::size_t(B) && t > 0;
+    // Warm start from each env's last plan: the same day's (re-plan) or the day before's.
+    const bool warm = plans_.size() == std::size_t(B);
     plans_ = expert_.plan(std::move(data), warm ? &plans_ : nullptr);
     ++replans_;
     std::vector<double> cost(B);

@@ -340,6 +340,28 @@ TEST(Expert, WarmStartFromAnEarlierPlanNeedsFewerIterations) {
   }
 }
 
+TEST(Expert, WarmStartFromThePreviousDayNeedsFewerIterations) {
+  // ExpertPolicy starts each day's plan from the env's plan of the day before.
+  const FullDayPlans& f = full_day_plans();
+  const Expert& expert = *f.expert;
+  std::vector<ExpertEnvData> next;
+  for (const ExpertPlan& p : f.plans) next.push_back(expert.initial_data(p.day + 1));
+  const std::vector<ExpertPlan> cold = expert.plan(next);
+  const std::vector<ExpertPlan> warm = expert.plan(next, &f.plans);
+  int cold_sum = 0, warm_sum = 0;
+  for (std::size_t e = 0; e < next.size(); ++e) {
+    std::printf("[ warm start ] day %d from day %d's plan: cold %d iterations (%.4f CNY), warm %d "
+                "(%.4f CNY)\n", next[e].day, f.plans[e].day, cold[e].info.iterations,
+                cold[e].objective_cny, warm[e].info.iterations, warm[e].objective_cny);
+    ASSERT_EQ(cold[e].info.status, SolveStatus::kSolved);
+    ASSERT_EQ(warm[e].info.status, SolveStatus::kSolved);
+    EXPECT_NEAR(warm[e].objective_cny, cold[e].objective_cny, 1e-3 * std::abs(cold[e].objective_cny));
+    cold_sum += cold[e].info.iterations;
+    warm_sum += warm[e].info.iterations;
+  }
+  EXPECT_LT(warm_sum, cold_sum);
+}
+
 // ---------------------------------------------------------------------------------- errors
 
 /// Two prosumers of the default portfolios, the test split, planned from step 90.

@@ -62,9 +62,11 @@ struct AdmmInfo {
   double objective_cny = 0;    // 1/2 x'Px + q'x + constant, over the horizon
 };
 
-/// Iterates of one env in unscaled units: x [H * n_b], z and y [H * m_b].
+/// Iterates of one env in unscaled units: x [H * n_b], z and y [H * m_b], and the rho level its
+/// group had when it terminated (a warm start resumes there: rho is part of the state).
 struct AdmmIterate {
   std::vector<double> x, z, y;
+  int rho_level = 0;
 };
 
 namespace detail {
@@ -104,6 +106,10 @@ class ExpertAdmm {
   void load_lane(int blocks, const std::vector<double>& l, const std::vector<double>& u,
                  const AdmmIterate& warm, Strided<double> lo, Strided<double> hi,
                  Strided<double> x, Strided<double> z, Strided<double> y) const;
+  /// True if `warm` fits a horizon of `blocks` blocks (load_lane then starts from it).
+  bool warm_start_fits(int blocks, const AdmmIterate& warm) const;
+  /// The rho level a group starts at: the mean of its warm-started envs' levels, else 0.
+  int initial_rho_level(int blocks, const std::vector<const AdmmIterate*>& lanes) const;
   /// Reads one lane back in unscaled units; returns its objective (CNY).
   double store_lane(int blocks, Strided<double> x, Strided<double> z, Strided<double> y,
                     AdmmIterate& out) const;

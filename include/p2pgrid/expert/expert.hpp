@@ -51,7 +51,8 @@ class Expert {
   Expert(const EnvSpec& spec, const ExpertSettings& settings, const PowerFlowChoice& powerflow);
 
   /// Plans every env in `envs` (all with the same t0). Warm-starts from `warm` when given
-  /// (same size, same t0 or an earlier one: the horizon's leading blocks are reused).
+  /// (same size; each plan with the same t0 or an earlier one, of the same day or another: the
+  /// horizon's leading blocks are reused). `timings`, if given, receives where the time went.
   std::vector<ExpertPlan> plan(std::vector<ExpertEnvData> envs,
                                const std::vector<ExpertPlan>* warm = nullptr,
                                PlanTimings* timings = nullptr) const;

@@ -1,5 +1,5 @@
 // The expert acting in an EnvBatch: plans each env's day from its state when the day starts (and
-// every K steps in re-solve mode, warm-started), and writes the current step's expert actions to
+// every K steps in re-solve mode), warm-started from each env's last plan, and writes the current step's expert actions to
 // a buffer [B, A, kActionDim] on the env's backend, with each plan's optimal cost [B] beside it.
 #pragma once
 
