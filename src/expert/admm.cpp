@@ -26,6 +26,7 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   const int n = qp_.block_vars, m = qp_.block_rows;
   if (settings_.rho <= 0 || settings_.sigma <= 0 || settings_.alpha <= 0 || settings_.alpha >= 2)
     throw Error("expert: need rho > 0, sigma > 0 and 0 < alpha < 2");
+  if (settings_.chunk_envs < 1) throw Error("expert: chunk_envs must be >= 1");
   // Ruiz equilibration on the generic block (a column's entries: its own rows' self entries and
   // the next block's rows' prev entries; the same scaling for every block).
   d_.assign(n, 1.0);
@@ -248,14 +249,18 @@ std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::v
                                             std::vector<AdmmIterate>& iterates) const {
   const int count = static_cast<int>(l.size());
   std::vector<AdmmInfo> info(count);
-  constexpr int kGroup = kAdmmGroup;
-  const int groups = (count + kGroup - 1) / kGroup;
+  // The batch is cut into chunks of settings.chunk_envs envs; a chunk is solved by one group
+  // of kAdmmGroup lanes that takes the chunk's next env as soon as one of its envs terminates,
+  // so it costs about the mean iterations of its envs rather than the largest. Chunks run in
+  // parallel; the result does not depend on the thread count.
+  const int chunk = settings_.chunk_envs;
+  const int chunks = (count + chunk - 1) / chunk;
   const int threads = cpu_threads(settings_.threads);
   std::exception_ptr error;  // e.g. a factorization that fails: rethrown outside the region
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
-  for (int g = 0; g < groups; ++g) try {
-    const int first = g * kGroup;
-    solve_group(blocks, first, std::min(kGroup, count - first), l, u, iterates, info);
+  for (int c = 0; c < chunks; ++c) try {
+    const int first = c * chunk;
+    solve_lanes(blocks, first, std::min(chunk, count - first), l, u, iterates, info);
   } catch (...) {
 #pragma omp critical(p2pgrid_admm_error)
     if (!error) error = std::current_exception();
@@ -264,7 +269,7 @@ std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::v
   return info;
 }
 
-void ExpertAdmm::solve_group(int blocks, int first, int count,
+void ExpertAdmm::solve_lanes(int blocks, int first, int count,
                              const std::vector<std::vector<double>>& bl,
                              const std::vector<std::vector<double>>& bu,
                              std::vector<AdmmIterate>& iterates,
@@ -272,8 +277,8 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
   const int n = qp_.block_vars, m = qp_.block_rows;
   const std::size_t nh = std::size_t(blocks) * n, mh = std::size_t(blocks) * m;
   const AdmmSettings& s = settings_;
-  // A group always has G lanes (a compile-time width the compiler vectorizes); lanes past
-  // `count` repeat the first env and are ignored.
+  // The group always has G lanes (a compile-time width the compiler vectorizes); an empty lane
+  // (env -1) repeats whatever it last held and is ignored.
   constexpr int G = kAdmmGroup;
   using Pack = LanePack<G>;
   std::vector<Pack> x(nh), xt(nh), z(mh), y(mh), y_prev(mh), lo(mh), hi(mh), ax(mh), aty(nh),
@@ -281,29 +286,50 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
   auto lane = [](std::vector<Pack>& v, int g) {
     return Strided<double>{reinterpret_cast<double*>(v.data()) + g, G};
   };
+  std::vector<int> env(G, -1), lane_iter(G, 0);
+  int next = first;  // the chunk's next env
+  auto load = [&](int g) {  // the chunk's next env into lane g (or leave it empty)
+    env[g] = next < first + count ? next++ : -1;
+    lane_iter[g] = 0;
+    if (env[g] < 0) return;
+    const int e = env[g];
+    load_lane(blocks, bl[e], bu[e], iterates[e], lane(lo, g), lane(hi, g), lane(x, g), lane(z, g),
+              lane(y, g));
+  };
+  std::vector<const AdmmIterate*> starts;
   for (int g = 0; g < G; ++g) {
-    const int e = first + (g < count ? g : 0);
-    load_lane(blocks, bl[e], bu[e], iterates[e], lane(lo, g), lane(hi, g), lane(x, g),
-              lane(z, g), lane(y, g));
+    load(g);
+    if (env[g] >= 0) {
+      starts.push_back(&iterates[env[g]]);
+    } else {  // lanes the chunk cannot fill hold a cold start of its first env (finite values)
+      load_lane(blocks, bl[first], bu[first], AdmmIterate{}, lane(lo, g), lane(hi, g), lane(x, g),
+                lane(z, g), lane(y, g));
+    }
   }
   const AdmmRowsView rows = rows_view();
-  std::vector<const AdmmIterate*> starts;
-  for (int g = 0; g < count; ++g) starts.push_back(&iterates[first + g]);
   int level = initial_rho_level(blocks, starts), last_rho_update = 0;
   std::shared_ptr<const BlockTridiagonalCholesky> kkt = factor_at(level);
-  std::vector<char> done(G, 0);
-  for (int g = count; g < G; ++g) done[g] = 1;
-  int active = count, iter = 0;
-  // A lane's result is taken when it terminates: the group goes on iterating for the others.
-  auto store = [&](int g) {
-    AdmmInfo& inf = info[first + g];
-    inf.objective_cny = store_lane(blocks, lane(x, g), lane(z, g), lane(y, g), iterates[first + g]);
-    iterates[first + g].rho_level = level;
-    if (inf.iterations == 0) inf.iterations = iter;
+  auto finish = [&](int g, SolveStatus status) {  // a lane's result is taken when it terminates
+    const int e = env[g];
+    AdmmInfo& inf = info[e];
+    inf.status = status;
+    inf.iterations = lane_iter[g];
+    inf.objective_cny = store_lane(blocks, lane(x, g), lane(z, g), lane(y, g), iterates[e]);
+    iterates[e].rho_level = level;
+    load(g);
   };
-  while (active > 0 && iter < s.max_iterations) {
-    ++iter;
-    const bool check = iter % s.check_every == 0 || iter == s.max_iterations;
+  auto running = [&] {
+    for (int g = 0; g < G; ++g)
+      if (env[g] >= 0) return true;
+    return false;
+  };
+  for (int iter = 1; running(); ++iter) {
+    bool check = iter % s.check_every == 0;
+    for (int g = 0; g < G; ++g) {
+      if (env[g] < 0) continue;
+      ++lane_iter[g];
+      check |= lane_iter[g] == s.max_iterations;
+    }
     admm_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha,
                    x.data(), xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(),
                    check);
@@ -311,26 +337,25 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
     admm_check_products(rows, blocks, x.data(), y.data(), y_prev.data(), ax.data(), aty.data(),
                         atdy.data());
     double log_ratio_sum = 0;
-    int ratio_count = 0;
+    int ratio_count = 0, still_running = 0;
     for (int g = 0; g < G; ++g) {
-      if (done[g]) continue;
+      if (env[g] < 0) continue;
       const AdmmLaneStats st = admm_lane_stats(
           rows, blocks, kInfinity, lane(x, g), lane(z, g), lane(y, g), lane(y_prev, g),
           lane(lo, g), lane(hi, g), lane(ax, g), lane(aty, g), lane(atdy, g));
-      AdmmInfo& inf = info[first + g];
-      inf.iterations = iter;
+      AdmmInfo& inf = info[env[g]];
       inf.primal_residual = st.prim;
       inf.dual_residual = st.dual;
       double log_ratio = 0;
       if (detail::admm_log_ratio(st, &log_ratio)) log_ratio_sum += log_ratio, ++ratio_count;
-      inf.status = detail::admm_lane_status(s, st);
-      if (inf.status != SolveStatus::kMaxIterations) {
-        done[g] = 1;
-        --active;
-        store(g);
+      const SolveStatus status = detail::admm_lane_status(s, st);
+      if (status != SolveStatus::kMaxIterations || lane_iter[g] >= s.max_iterations) {
+        finish(g, status);
+      } else {
+        ++still_running;
       }
     }
-    if (s.adaptive_rho && ratio_count > 0 && active > 0 &&
+    if (s.adaptive_rho && ratio_count > 0 && still_running > 0 &&
         iter - last_rho_update >= s.adaptive_rho_interval) {
       const int next = detail::admm_next_rho_level(s, level, log_ratio_sum / ratio_count);
       if (next != level) {
@@ -340,8 +365,6 @@ void ExpertAdmm::solve_group(int blocks, int first, int count,
       }
     }
   }
-  for (int g = 0; g < count; ++g)
-    if (!done[g]) store(g);
 }
 
 }  // namespace p2pgrid

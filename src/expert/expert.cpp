@@ -27,6 +27,7 @@ ExpertSettings resolve_expert_config(const Config& c) {
   s.admm.threads = c.integer_in("powerflow.threads", 0, 4096);
   s.admm.backend = parse_backend(c.string("powerflow.backend"));  // the env's backend
   s.admm.adaptive_rho = c.boolean("expert.adaptive_rho");
+  s.admm.chunk_envs = c.integer_in("expert.chunk_envs", 1, 1 << 20);
   s.admm.adaptive_rho_interval = c.integer_in("expert.adaptive_rho_interval", 1, 1000000);
   s.admm.adaptive_rho_tolerance = c.number("expert.adaptive_rho_tolerance");
   if (!(s.admm.adaptive_rho_tolerance > 1))

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -41,19 +40,39 @@ ExpertSettings settings_on(Backend backend, bool adaptive_rho) {
 }
 
 TEST(ExpertAdmm, AnEnvsPlanDoesNotDependOnTheEnvsSolvedBesideIt) {
-  // With a fixed rho the lanes of a group share nothing: solving an env alone or as lane 5 of
-  // a group of 8 (beside other days) must give the same iterate, bit for bit.
+  // With a fixed rho the lanes of a group share nothing: solving an env alone or in a chunk of
+  // 11 envs (8 lanes at first, 3 envs taking over lanes whose envs have terminated) must give
+  // the same iterate, bit for bit.
   const Expert expert(test::default_env_spec(), settings_on(Backend::kCpu, false),
                       test::default_cpu_powerflow());
-  const std::vector<ExpertEnvData> group = envs_from(expert, 90, 8);
-  const std::vector<ExpertPlan> together = expert.plan(group);
-  const std::vector<ExpertPlan> alone = expert.plan({group[5]});
-  ASSERT_EQ(alone[0].info.status, SolveStatus::kSolved);
-  EXPECT_EQ(alone[0].info.iterations, together[5].info.iterations);
-  std::printf("[ lanes ] %d iterations\n", alone[0].info.iterations);
-  EXPECT_EQ(alone[0].iterate.x, together[5].iterate.x);
-  EXPECT_EQ(alone[0].iterate.y, together[5].iterate.y);
+  const std::vector<ExpertEnvData> chunk = envs_from(expert, 90, 11);
+  const std::vector<ExpertPlan> together = expert.plan(chunk);
+  for (std::size_t e = 0; e < chunk.size(); ++e) {
+    const std::vector<ExpertPlan> alone = expert.plan({chunk[e]});
+    ASSERT_EQ(alone[0].info.status, SolveStatus::kSolved);
+    EXPECT_EQ(alone[0].info.iterations, together[e].info.iterations) << e;
+    EXPECT_EQ(alone[0].iterate.x, together[e].iterate.x) << e;
+    EXPECT_EQ(alone[0].iterate.y, together[e].iterate.y) << e;
+  }
   EXPECT_NE(together[4].iterate.x, together[5].iterate.x);  // the days differ
+}
+
+TEST(ExpertAdmm, PlansDoNotDependOnTheThreadCount) {
+  // Adaptive rho couples the envs of a chunk; chunks, not threads, decide who is coupled.
+  ExpertSettings s = settings_on(Backend::kCpu, true);
+  s.admm.chunk_envs = 8;
+  const std::vector<ExpertEnvData> envs = envs_from(
+      Expert(test::default_env_spec(), s, test::default_cpu_powerflow()), 90, 20);
+  std::vector<std::vector<ExpertPlan>> runs;
+  for (int threads : {1, 2, 3}) {
+    s.admm.threads = threads;
+    runs.push_back(Expert(test::default_env_spec(), s, test::default_cpu_powerflow()).plan(envs));
+  }
+  for (std::size_t r = 1; r < runs.size(); ++r)
+    for (std::size_t e = 0; e < envs.size(); ++e) {
+      EXPECT_EQ(runs[0][e].info.iterations, runs[r][e].info.iterations) << r << " " << e;
+      EXPECT_EQ(runs[0][e].iterate.x, runs[r][e].iterate.x) << r << " " << e;
+    }
 }
 
 TEST(ExpertAdmm, RhoLevelsFollowOsqpsRuleAndShareTheirFactorization) {
@@ -105,7 +124,9 @@ TEST(ExpertAdmmCuda, TakesTheCpuDecisionsAndReturnsItsPlans) {
   // 11 envs: a full group of 8 and a partial one, adaptive rho on (the groups' decisions must
   // agree), then a warm start from the plans.
   const EnvSpec& spec = test::default_env_spec();
-  const Expert cpu(spec, settings_on(Backend::kCpu, true), test::default_cpu_powerflow());
+  ExpertSettings cpu_settings = settings_on(Backend::kCpu, true);
+  cpu_settings.admm.chunk_envs = kAdmmGroup;  // the CUDA groups: 8 consecutive envs, no refill
+  const Expert cpu(spec, cpu_settings, test::default_cpu_powerflow());
   const Expert gpu(spec, settings_on(Backend::kCuda, true), test::default_cpu_powerflow());
   const std::vector<ExpertEnvData> envs = envs_from(cpu, 72, 11);
   const std::vector<ExpertPlan> a = cpu.plan(envs), b = gpu.plan(envs);

@@ -37,12 +37,15 @@ struct AdmmSettings {
   bool adaptive_rho = true;     // OSQP's rule: rho *= sqrt(relative primal / relative dual)
   double adaptive_rho_tolerance = 5;  // refactor only when rho changes by more than this factor
   int adaptive_rho_interval = 100;    // and at most once per this many iterations
+  int chunk_envs = 32;          // CPU: envs per group of lanes (refilled as envs terminate)
   Backend backend = Backend::kCpu;
 };
 
-/// Envs that share a step size rho (and so a factorization): on the CPU also the envs whose
-/// vectors are interleaved (the width of the inner loops). The same on both backends, so that
-/// CPU and CUDA take the same decisions.
+/// Envs that share a step size rho (and so a factorization) at a time: on the CPU also the envs
+/// whose vectors are interleaved (the width of the inner loops). A CPU group works through a
+/// chunk of AdmmSettings::chunk_envs envs, refilling a lane as soon as its env terminates; a
+/// CUDA group is 8 consecutive envs without refill, so with chunk_envs = 8 both backends take
+/// the same decisions.
 constexpr int kAdmmGroup = 8;
 
 /// rho is adapted in powers of two of the configured rho: level L means rho_scale = 2^L, so the
@@ -118,7 +121,9 @@ class ExpertAdmm {
   std::vector<AdmmInfo> solve_cpu(int blocks, const std::vector<std::vector<double>>& l,
                                   const std::vector<std::vector<double>>& u,
                                   std::vector<AdmmIterate>& iterates) const;
-  void solve_group(int blocks, int first, int count,
+  /// One chunk of envs [first, first + count) through one group of lanes: the first
+  /// kAdmmGroup envs, then the next each time a lane's env terminates.
+  void solve_lanes(int blocks, int first, int count,
                    const std::vector<std::vector<double>>& bounds_l,
                    const std::vector<std::vector<double>>& bounds_u,
                    std::vector<AdmmIterate>& iterates, std::vector<AdmmInfo>& info) const;
