@@ -4,6 +4,8 @@
 // so a warp's loads of one element are coalesced.
 #include <cuda_runtime.h>
 
+#include <string>
+
 #include "p2pgrid/cuda/check.cuh"
 #include "p2pgrid/expert/admm.hpp"
 #include "p2pgrid/expert/admm_cuda.hpp"
@@ -17,8 +19,6 @@ constexpr int kThreads = 32;
 
 int blocks_of(int batch) { return (batch + kThreads - 1) / kThreads; }
 
-__device__ Strided<double> lane(double* p, int e, int batch) { return Strided<double>{p + e, batch}; }
-
 __global__ void admm_iterations_kernel(AdmmRowsView rows, const FactorView* views,
                                        const int* group_level, const std::uint8_t* done,
                                        int batch, int blocks, double sigma, double alpha,
@@ -26,13 +26,8 @@ __global__ void admm_iterations_kernel(AdmmRowsView rows, const FactorView* view
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   if (e >= batch || done[e]) return;
   const int level = group_level[e / kAdmmGroup];
-  const FactorView f = views[level - kRhoLevelMin];
-  const double rho_scale = ldexp(1.0, level);
-  for (int it = 0; it < iterations; ++it)
-    admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, lane(v.x, e, batch),
-                   lane(v.xt, e, batch), lane(v.z, e, batch), lane(v.y, e, batch),
-                   lane(v.lo, e, batch), lane(v.hi, e, batch), lane(v.y_prev, e, batch),
-                   it + 1 == iterations);
+  admm_env_iterations(rows, views[level - kRhoLevelMin], ldexp(1.0, level), batch, e, blocks,
+                      sigma, alpha, iterations, v);
 }
 
 __global__ void admm_stats_kernel(AdmmRowsView rows, const std::uint8_t* done, int batch,
@@ -40,13 +35,7 @@ __global__ void admm_stats_kernel(AdmmRowsView rows, const std::uint8_t* done, i
                                   AdmmLaneStats* stats) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   if (e >= batch || done[e]) return;
-  admm_check_products(rows, blocks, lane(v.x, e, batch), lane(v.y, e, batch),
-                      lane(v.y_prev, e, batch), lane(v.ax, e, batch), lane(v.xt, e, batch),
-                      lane(v.atdy, e, batch));
-  stats[e] = admm_lane_stats(rows, blocks, inf, lane(v.x, e, batch), lane(v.z, e, batch),
-                             lane(v.y, e, batch), lane(v.y_prev, e, batch),
-                             lane(v.lo, e, batch), lane(v.hi, e, batch), lane(v.ax, e, batch),
-                             lane(v.xt, e, batch), lane(v.atdy, e, batch));
+  stats[e] = admm_env_stats(rows, batch, e, blocks, inf, v);
 }
 
 // Tiled transpose through shared memory (both the reads and the writes coalesced).
@@ -83,6 +72,9 @@ void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int bat
 
 void cuda_transpose(const double* in, double* out, int rows, int cols) {
   const dim3 grid((cols + kTile - 1) / kTile, (rows + kTile - 1) / kTile);
+  if (grid.y > 65535)
+    throw Error("expert (CUDA): transpose of " + std::to_string(rows) +
+                " rows exceeds the grid's y limit (at most 2,097,120 envs per solve)");
   transpose_kernel<<<grid, dim3(kTile, 8)>>>(in, out, rows, cols);
   P2P_CUDA_CHECK(cudaGetLastError());
 }

@@ -27,6 +27,8 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   if (settings_.rho <= 0 || settings_.sigma <= 0 || settings_.alpha <= 0 || settings_.alpha >= 2)
     throw Error("expert: need rho > 0, sigma > 0 and 0 < alpha < 2");
   if (settings_.chunk_envs < 1) throw Error("expert: chunk_envs must be >= 1");
+  if (settings_.check_every < 1 || settings_.max_iterations < 1)
+    throw Error("expert: check_every and max_iterations must be >= 1");
   // Ruiz equilibration on the generic block (a column's entries: its own rows' self entries and
   // the next block's rows' prev entries; the same scaling for every block).
   d_.assign(n, 1.0);
@@ -214,6 +216,7 @@ bool admm_log_ratio(const AdmmLaneStats& st, double* log_ratio) {
 }
 
 int admm_next_rho_level(const AdmmSettings& s, int level, double mean_log_ratio) {
+  if (!std::isfinite(mean_log_ratio)) return level;  // a residual under- or overflowed
   const double factor = std::exp(mean_log_ratio);  // geometric mean over the group's lanes
   if (factor <= s.adaptive_rho_tolerance && factor >= 1.0 / s.adaptive_rho_tolerance) return level;
   const long step = std::lround(std::log2(factor));
@@ -236,6 +239,7 @@ std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vecto
   iterates.resize(count);
   if (settings_.backend == Backend::kCuda) {
 #if defined(P2P_HAVE_CUDA)
+    std::lock_guard<std::mutex> lock(cuda_mutex_);  // one solve at a time owns the device state
     return detail::admm_solve_cuda(*this, cuda_, blocks, l, u, iterates);
 #else
     throw Error("expert: this binary was built without the CUDA backend (use --backend cpu)");
@@ -323,12 +327,17 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
       if (env[g] >= 0) return true;
     return false;
   };
+  // A lane is judged at its own iterations check_every, 2 check_every, ... and max_iterations
+  // (as if it were alone); the group computes the residual products when any lane is due.
+  auto due = [&](int g) {
+    return lane_iter[g] % s.check_every == 0 || lane_iter[g] == s.max_iterations;
+  };
   for (int iter = 1; running(); ++iter) {
-    bool check = iter % s.check_every == 0;
+    bool check = false;
     for (int g = 0; g < G; ++g) {
       if (env[g] < 0) continue;
       ++lane_iter[g];
-      check |= lane_iter[g] == s.max_iterations;
+      check |= due(g);
     }
     admm_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha,
                    x.data(), xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(),
@@ -339,7 +348,10 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
     double log_ratio_sum = 0;
     int ratio_count = 0, still_running = 0;
     for (int g = 0; g < G; ++g) {
-      if (env[g] < 0) continue;
+      if (env[g] < 0 || !due(g)) {
+        if (env[g] >= 0) ++still_running;
+        continue;
+      }
       const AdmmLaneStats st = admm_lane_stats(
           rows, blocks, kInfinity, lane(x, g), lane(z, g), lane(y, g), lane(y_prev, g),
           lane(lo, g), lane(hi, g), lane(ax, g), lane(aty, g), lane(atdy, g));

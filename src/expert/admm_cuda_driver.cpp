@@ -68,7 +68,7 @@ struct AdmmCudaState {
   /// Uploads the factor of a rho level once.
   void ensure_level(int level) {
     if (levels.count(level)) return;
-    Level& l = levels[level];
+    Level l;  // into the cache only once every upload has succeeded
     l.host = admm.factor_at(level);
     const BlockTridiagonalCholesky::Arrays& a = l.host->arrays();
     l.link_rows = upload(a.link_rows);
@@ -88,8 +88,11 @@ struct AdmmCudaState {
     v.diag_vals = l.diag_vals.data();
     v.inv_diag = l.inv_diag.data();
     v.sub_vals = l.sub_vals.data();
-    host_views[level - kRhoLevelMin] = v;
-    views.copy_from_host(host_views.data(), host_views.size());
+    std::vector<FactorView> table = host_views;
+    table[level - kRhoLevelMin] = v;
+    views.copy_from_host(table.data(), table.size());
+    host_views = std::move(table);
+    levels.emplace(level, std::move(l));
   }
 
   const ExpertAdmm& admm;
@@ -116,8 +119,9 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
   const int threads = cpu_threads(s.threads);
   const auto cuda = Backend::kCuda;
   const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B;
+  // ax [blocks * m, B] doubles as the staging buffer of every transpose (sized for both).
   DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), atdy(cuda, nb), z(cuda, mb), y(cuda, mb),
-      y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, mb);
+      y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, std::max(nb, mb));
   const AdmmLaneVectors v{x.data(), xt.data(), z.data(), y.data(), y_prev.data(),
                           lo.data(), hi.data(), ax.data(), atdy.data()};
   {  // Bounds and starts, staged env-major on the host and transposed on the device.
@@ -186,6 +190,8 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
           ++running;
         }
       }
+      // At max_iterations every env ends: no rho change (the CPU's lanes all finish there).
+      if (iter >= s.max_iterations) running = 0;
       if (s.adaptive_rho && ratio_count > 0 && running > 0 &&
           iter - last_update[g] >= s.adaptive_rho_interval) {
         const int nl = admm_next_rho_level(s, level[g], log_ratio_sum / ratio_count);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "expert/admm_parity.hpp"
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/env/profiles.hpp"
 #include "p2pgrid/expert/expert.hpp"
@@ -19,17 +20,8 @@
 namespace p2pgrid {
 namespace {
 
-/// Envs of the default spec from step t0 (a short horizon keeps the tests fast), on different
-/// test days: `count` of them.
 std::vector<ExpertEnvData> envs_from(const Expert& expert, int t0, int count) {
-  const std::vector<int> days = days_in_split(expert.spec().profiles.year, Split::kTest);
-  std::vector<ExpertEnvData> envs;
-  for (int e = 0; e < count; ++e) {
-    ExpertEnvData d = expert.initial_data(days[(3 * e) % days.size()]);
-    d.t0 = t0;
-    envs.push_back(d);
-  }
-  return envs;
+  return test::expert_envs_from(expert, t0, count);
 }
 
 ExpertSettings settings_on(Backend backend, bool adaptive_rho) {
@@ -43,18 +35,25 @@ TEST(ExpertAdmm, AnEnvsPlanDoesNotDependOnTheEnvsSolvedBesideIt) {
   // With a fixed rho the lanes of a group share nothing: solving an env alone or in a chunk of
   // 11 envs (8 lanes at first, 3 envs taking over lanes whose envs have terminated) must give
   // the same iterate, bit for bit.
-  const Expert expert(test::default_env_spec(), settings_on(Backend::kCpu, false),
-                      test::default_cpu_powerflow());
-  const std::vector<ExpertEnvData> chunk = envs_from(expert, 90, 11);
-  const std::vector<ExpertPlan> together = expert.plan(chunk);
-  for (std::size_t e = 0; e < chunk.size(); ++e) {
-    const std::vector<ExpertPlan> alone = expert.plan({chunk[e]});
-    ASSERT_EQ(alone[0].info.status, SolveStatus::kSolved);
-    EXPECT_EQ(alone[0].info.iterations, together[e].info.iterations) << e;
-    EXPECT_EQ(alone[0].iterate.x, together[e].iterate.x) << e;
-    EXPECT_EQ(alone[0].iterate.y, together[e].iterate.y) << e;
+  // Also with an iteration limit that is not a multiple of check_every (lanes refilled at odd
+  // iterations are still judged at their own check points).
+  for (int max_iterations : {20000, 1010}) {
+    ExpertSettings s = settings_on(Backend::kCpu, false);
+    s.admm.max_iterations = max_iterations;
+    const Expert expert(test::default_env_spec(), s, test::default_cpu_powerflow());
+    const std::vector<ExpertEnvData> chunk = envs_from(expert, 90, 11);
+    const std::vector<ExpertPlan> together = expert.plan(chunk);
+    for (std::size_t e = 0; e < chunk.size(); ++e) {
+      SCOPED_TRACE("max_iterations " + std::to_string(max_iterations) + ", env " +
+                   std::to_string(e));
+      const std::vector<ExpertPlan> alone = expert.plan({chunk[e]});
+      EXPECT_EQ(alone[0].info.status, together[e].info.status);
+      EXPECT_EQ(alone[0].info.iterations, together[e].info.iterations);
+      EXPECT_EQ(alone[0].iterate.x, together[e].iterate.x);
+      EXPECT_EQ(alone[0].iterate.y, together[e].iterate.y);
+    }
+    EXPECT_NE(together[4].iterate.x, together[5].iterate.x);  // the days differ
   }
-  EXPECT_NE(together[4].iterate.x, together[5].iterate.x);  // the days differ
 }
 
 TEST(ExpertAdmm, PlansDoNotDependOnTheThreadCount) {
@@ -121,37 +120,8 @@ TEST(ExpertAdmm, TheCudaBackendIsAnErrorWhereThereIsNone) {
 
 TEST(ExpertAdmmCuda, TakesTheCpuDecisionsAndReturnsItsPlans) {
   P2P_REQUIRE_CUDA_DEVICE();
-  // 11 envs: a full group of 8 and a partial one, adaptive rho on (the groups' decisions must
-  // agree), then a warm start from the plans.
-  const EnvSpec& spec = test::default_env_spec();
-  ExpertSettings cpu_settings = settings_on(Backend::kCpu, true);
-  cpu_settings.admm.chunk_envs = kAdmmGroup;  // the CUDA groups: 8 consecutive envs, no refill
-  const Expert cpu(spec, cpu_settings, test::default_cpu_powerflow());
-  const Expert gpu(spec, settings_on(Backend::kCuda, true), test::default_cpu_powerflow());
-  const std::vector<ExpertEnvData> envs = envs_from(cpu, 72, 11);
-  const std::vector<ExpertPlan> a = cpu.plan(envs), b = gpu.plan(envs);
-  const std::vector<ExpertPlan> wa = cpu.plan(envs, &a), wb = gpu.plan(envs, &b);
-  for (const auto* pair : {&a, &wa}) {
-    const std::vector<ExpertPlan>& p = *pair;
-    const std::vector<ExpertPlan>& q = pair == &a ? b : wb;
-    for (std::size_t e = 0; e < envs.size(); ++e) {
-      SCOPED_TRACE("env " + std::to_string(e) + (pair == &a ? " cold" : " warm"));
-      EXPECT_EQ(p[e].info.status, q[e].info.status);
-      double dx = 0;
-      for (std::size_t i = 0; i < p[e].iterate.x.size(); ++i)
-        dx = std::max(dx, std::abs(p[e].iterate.x[i] - q[e].iterate.x[i]));
-      if (p[e].info.iterations == q[e].info.iterations) {  // the same iterate
-        EXPECT_NEAR(p[e].objective_cny, q[e].objective_cny, 1e-6 * std::abs(p[e].objective_cny));
-        EXPECT_LT(dx, 1e-4) << "kW";
-      } else {
-        // nvcc fuses multiply-adds, g++ (without -march) does not: rounding may move a
-        // termination test across its threshold, by a check or two at most.
-        EXPECT_LE(std::abs(p[e].info.iterations - q[e].info.iterations),
-                  2 * cpu.settings().admm.check_every);
-        EXPECT_NEAR(p[e].objective_cny, q[e].objective_cny, 1e-4 * std::abs(p[e].objective_cny));
-      }
-    }
-  }
+  test::expect_cuda_plans_equal_cpu_plans(20000);
+  test::expect_cuda_plans_equal_cpu_plans(310);  // every env ends between two regular checks
 }
 
 }  // namespace

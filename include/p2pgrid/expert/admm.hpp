@@ -79,7 +79,8 @@ SolveStatus admm_lane_status(const AdmmSettings& s, const AdmmLaneStats& st);
 /// log sqrt(relative primal / relative dual residual) of a lane: OSQP's rho estimate; false if
 /// a residual is zero.
 bool admm_log_ratio(const AdmmLaneStats& st, double* log_ratio);
-/// The group's next rho level from the mean log ratio of its running lanes.
+/// The group's next rho level from the mean log ratio of the lanes judged at this check
+/// (those that terminate at it included); unchanged if the mean is not finite.
 int admm_next_rho_level(const AdmmSettings& s, int level, double mean_log_ratio);
 struct AdmmCudaState;  // device copies of the rows and the cached factors (cuda/expert/)
 }  // namespace detail
@@ -141,6 +142,7 @@ class ExpertAdmm {
   std::vector<double> q_scaled_;  // [steps, n_b] (block order)
   mutable std::mutex factors_mutex_;
   mutable std::map<int, std::shared_ptr<const BlockTridiagonalCholesky>> factors_;  // by level
+  mutable std::mutex cuda_mutex_;
   mutable std::shared_ptr<detail::AdmmCudaState> cuda_;
 };
 

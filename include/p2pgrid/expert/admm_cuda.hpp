@@ -1,6 +1,8 @@
 // Host-callable launchers of the expert's CUDA kernels (cuda/expert/admm_cuda.cu). Each runs the
 // P2P_HD functions of admm_kernels.hpp with one thread per env, on lane-major vectors
-// v[i * batch + env]. Only with P2P_HAVE_CUDA; the host driver is src/expert/admm_cuda_driver.cpp.
+// v[i * batch + env] (AdmmLaneVectors). Only with P2P_HAVE_CUDA; the host driver is
+// src/expert/admm_cuda_driver.cpp. tests/cuda_emulation/ defines host twins of these launchers
+// (the same per-env functions in host loops) so that CI checks the driver without a GPU.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +10,6 @@
 #include "p2pgrid/expert/admm_kernels.hpp"
 
 namespace p2pgrid::detail {
-
-/// Device vectors of a batch, lane-major: x, xt, atdy [blocks * n, B]; the rest [blocks * m, B].
-/// xt doubles as the A~'y of the statistics (it is rewritten by every iteration).
-struct AdmmLaneVectors {
-  double *x, *xt, *z, *y, *y_prev, *lo, *hi, *ax, *atdy;
-};
 
 /// `iterations` ADMM iterations of every env whose done flag is 0; env e uses the factor
 /// views[group_level[e / kAdmmGroup] - kRhoLevelMin]. The last one saves y into y_prev.

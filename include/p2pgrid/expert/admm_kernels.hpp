@@ -40,7 +40,11 @@ struct alignas(8 * G) LanePack {
   }
 };
 #endif
-P2P_HD double lane_clamp(double a, double lo, double hi) { return p2p_min(p2p_max(a, lo), hi); }
+/// The same expression as LanePack's: a NaN stays NaN (never hidden by a bound).
+P2P_HD double lane_clamp(double a, double lo, double hi) {
+  const double m = a < lo ? lo : a;
+  return m > hi ? hi : m;
+}
 
 /// The scaled constraint rows of one block, shared by every block and env (pointers into host or
 /// device memory). Rows linking a step to the one before have entries in the next block.
@@ -231,6 +235,40 @@ P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double i
     s.atdy = p2p_max(s.atdy, fabs(atdy[i] / a.d[i % n]));
   }
   return s;
+}
+
+/// Device vectors of a batch, lane-major (element i of env e at [i * batch + e]): x, xt, atdy
+/// [blocks * n, batch]; the rest [blocks * m, batch]. xt doubles as the A~'y of the statistics
+/// (every iteration rewrites it).
+struct AdmmLaneVectors {
+  double *x, *xt, *z, *y, *y_prev, *lo, *hi, *ax, *atdy;
+};
+
+P2P_HD Strided<double> lane_of(double* v, int env, int batch) { return Strided<double>{v + env, batch}; }
+
+/// The work of env e's CUDA thread between two checks: `iterations` ADMM iterations with the
+/// factor of its group's rho level; the last one saves y into y_prev.
+P2P_HD void admm_env_iterations(const AdmmRowsView& rows, const FactorView& f, double rho_scale,
+                                int batch, int e, int blocks, double sigma, double alpha,
+                                int iterations, const AdmmLaneVectors& v) {
+  for (int it = 0; it < iterations; ++it)
+    admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, lane_of(v.x, e, batch),
+                   lane_of(v.xt, e, batch), lane_of(v.z, e, batch), lane_of(v.y, e, batch),
+                   lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.y_prev, e, batch),
+                   it + 1 == iterations);
+}
+
+/// The work of env e's CUDA thread at a check: its residual statistics.
+P2P_HD AdmmLaneStats admm_env_stats(const AdmmRowsView& rows, int batch, int e, int blocks,
+                                    double inf, const AdmmLaneVectors& v) {
+  admm_check_products(rows, blocks, lane_of(v.x, e, batch), lane_of(v.y, e, batch),
+                      lane_of(v.y_prev, e, batch), lane_of(v.ax, e, batch),
+                      lane_of(v.xt, e, batch), lane_of(v.atdy, e, batch));
+  return admm_lane_stats(rows, blocks, inf, lane_of(v.x, e, batch), lane_of(v.z, e, batch),
+                         lane_of(v.y, e, batch), lane_of(v.y_prev, e, batch),
+                         lane_of(v.lo, e, batch), lane_of(v.hi, e, batch),
+                         lane_of(v.ax, e, batch), lane_of(v.xt, e, batch),
+                         lane_of(v.atdy, e, batch));
 }
 
 }  // namespace p2pgrid

@@ -1,0 +1,21 @@
+// The CUDA expert's host driver (src/expert/admm_cuda_driver.cpp) on a machine without a GPU:
+// its launchers are emulated on the host (emulated_cuda.cpp), everything else is the real code:
+// uploads and transposes, checks, rho levels per group, frozen envs, warm starts. The same
+// parity check as the GPU test, which the H200 runs with the real kernels.
+#include "expert/admm_parity.hpp"
+
+namespace p2pgrid {
+namespace {
+
+TEST(ExpertAdmmCudaEmulated, TakesTheCpuDecisionsAndReturnsItsPlans) {
+  ASSERT_TRUE(built_with_cuda());  // this binary's driver, not the CPU fallback
+  test::expect_cuda_plans_equal_cpu_plans(20000);
+}
+
+TEST(ExpertAdmmCudaEmulated, StopsAtTheIterationLimitLikeTheCpu) {
+  // 310 is not a multiple of check_every: every env ends between two regular checks.
+  test::expect_cuda_plans_equal_cpu_plans(310);
+}
+
+}  // namespace
+}  // namespace p2pgrid

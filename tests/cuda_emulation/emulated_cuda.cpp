@@ -1,0 +1,63 @@
+// Host twins of the CUDA runtime wrappers (cuda_api.hpp) and of the expert's CUDA launchers
+// (admm_cuda.hpp), for the emulation test (tests/CMakeLists.txt): each launcher runs the same
+// per-env function as its kernel (admm_env_iterations, admm_env_stats) in a host loop over envs,
+// so CI, which has no GPU, runs the CUDA driver (src/expert/admm_cuda_driver.cpp) for real.
+// "Device" memory is host memory filled with NaN bytes, so that a read of anything the driver
+// did not write shows up.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "p2pgrid/core/error.hpp"
+#include "p2pgrid/cuda/cuda_api.hpp"
+#include "p2pgrid/expert/admm.hpp"
+#include "p2pgrid/expert/admm_cuda.hpp"
+
+namespace p2pgrid::cuda {
+
+int device_count() { return 1; }
+std::string device_description() { return "host emulation of the CUDA launchers"; }
+double peak_bandwidth_gb_per_s() { return 0; }
+void* malloc_device(std::size_t bytes) {
+  void* p = std::malloc(bytes);
+  if (!p) throw Error("emulated cudaMalloc: out of memory");
+  std::memset(p, 0xFF, bytes);  // NaN in every double
+  return p;
+}
+void free_device(void* ptr) noexcept { std::free(ptr); }
+void copy(void* dst, const void* src, std::size_t bytes, int) { std::memmove(dst, src, bytes); }
+void zero(void* ptr, std::size_t bytes) { std::memset(ptr, 0, bytes); }
+void synchronize() {}
+
+}  // namespace p2pgrid::cuda
+
+namespace p2pgrid::detail {
+
+void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views,
+                          const int* group_level, const std::uint8_t* done, int batch, int blocks,
+                          double sigma, double alpha, int iterations, const AdmmLaneVectors& v) {
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e) {
+    if (done[e]) continue;
+    const int level = group_level[e / kAdmmGroup];
+    const FactorView& f = views[level - kRhoLevelMin];
+    if (!f.diag_ptr) std::abort();  // a level the driver did not upload
+    admm_env_iterations(rows, f, std::ldexp(1.0, level), batch, e, blocks, sigma, alpha,
+                        iterations, v);
+  }
+}
+
+void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int batch, int blocks,
+                     double inf, const AdmmLaneVectors& v, AdmmLaneStats* stats) {
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e)
+    if (!done[e]) stats[e] = admm_env_stats(rows, batch, e, blocks, inf, v);
+}
+
+void cuda_transpose(const double* in, double* out, int rows, int cols) {
+  for (long long r = 0; r < rows; ++r)
+    for (long long c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+}
+
+}  // namespace p2pgrid::detail
