@@ -175,8 +175,9 @@ P2P_HD void admm_iteration(const AdmmRowsView& a, const FactorView& f, int block
     for (int r = 0; r < a.m; ++r) {
       const int i = k * a.m + r;
       const double rho = rho_scale * a.rho[r];
+      const double inv_rho = 1.0 / rho;  // one division per row, not one per env
       const auto zh = alpha * admm_row_product(a, blocks, k, r, xt) + (1 - alpha) * z[i];
-      const auto zn = lane_clamp(zh + y[i] / rho, lo[i], hi[i]);
+      const auto zn = lane_clamp(zh + inv_rho * y[i], lo[i], hi[i]);
       y[i] += rho * (zh - zn);
       z[i] = zn;
     }
