@@ -145,7 +145,8 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
     if (qp.vars[j].kind == QpVar::kQEx) qex[qp.vars[j].agent] = j;
   }
   PowerFlowSettings pfs = powerflow_.settings;
-  auto solver = make_powerflow_solver(feeder_, Backend::kCpu, pfs);
+  // On the env's backend (its power flows of every env and step in one batch), in float64.
+  auto solver = make_powerflow_solver(feeder_, powerflow_.backend, pfs);
   for (int round = 0;; ++round) {
     // AC power flow of every (env, step) of every plan, in one batch.
     const int count = static_cast<int>(plans.size());
