@@ -109,6 +109,25 @@ TEST(ExpertAdmm, LaneStatusNamesSolvedInfeasibleOrGoOn) {
   EXPECT_FALSE(detail::admm_log_ratio(st, &r));
 }
 
+TEST(ExpertAdmm, SettingsOutOfRangeAreErrorsThatNameThem) {
+  const ExpertQp qp = build_expert_qp(test::default_env_spec(), 16);
+  AdmmSettings s;
+  s.chunk_envs = 0;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("chunk_envs must be >= 1"),
+            std::string::npos);
+  s = AdmmSettings{};
+  s.check_every = 0;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("check_every and max_iterations"),
+            std::string::npos);
+  s = AdmmSettings{};
+  s.alpha = 2;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("0 < alpha < 2"), std::string::npos);
+  Config c = Config::defaults();
+  c.set("expert.chunk_envs=0");
+  EXPECT_NE(test::error_of([&] { resolve_expert_config(c); }).find("expert.chunk_envs"),
+            std::string::npos);
+}
+
 TEST(ExpertAdmm, TheCudaBackendIsAnErrorWhereThereIsNone) {
   if (cuda_device_available()) GTEST_SKIP() << "a CUDA device is present";
   const Expert expert(test::default_env_spec(), settings_on(Backend::kCuda, true),
