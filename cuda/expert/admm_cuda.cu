@@ -20,19 +20,18 @@ constexpr int kThreads = 32;
 int blocks_of(int batch) { return (batch + kThreads - 1) / kThreads; }
 
 __global__ void admm_iterations_kernel(AdmmRowsView rows, const FactorView* views,
-                                       const int* group_level, const std::uint8_t* done,
-                                       int batch, int blocks, double sigma, double alpha,
-                                       int iterations, AdmmLaneVectors v) {
+                                       const int* group_level, const std::uint8_t* done, int batch,
+                                       int blocks, double sigma, double alpha, int iterations,
+                                       AdmmLaneVectors v) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   if (e >= batch || done[e]) return;
   const int level = group_level[e / kAdmmGroup];
-  admm_env_iterations(rows, views[level - kRhoLevelMin], ldexp(1.0, level), batch, e, blocks,
-                      sigma, alpha, iterations, v);
+  admm_env_iterations(rows, views[level - kRhoLevelMin], ldexp(1.0, level), batch, e, blocks, sigma,
+                      alpha, iterations, v);
 }
 
 __global__ void admm_stats_kernel(AdmmRowsView rows, const std::uint8_t* done, int batch,
-                                  int blocks, double inf, AdmmLaneVectors v,
-                                  AdmmLaneStats* stats) {
+                                  int blocks, double inf, AdmmLaneVectors v, AdmmLaneStats* stats) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   if (e >= batch || done[e]) return;
   stats[e] = admm_env_stats(rows, batch, e, blocks, inf, v);
@@ -56,9 +55,9 @@ __global__ void transpose_kernel(const double* in, double* out, int rows, int co
 
 }  // namespace
 
-void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views,
-                          const int* group_level, const std::uint8_t* done, int batch, int blocks,
-                          double sigma, double alpha, int iterations, const AdmmLaneVectors& v) {
+void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, const int* group_level,
+                          const std::uint8_t* done, int batch, int blocks, double sigma,
+                          double alpha, int iterations, const AdmmLaneVectors& v) {
   admm_iterations_kernel<<<blocks_of(batch), kThreads>>>(rows, views, group_level, done, batch,
                                                          blocks, sigma, alpha, iterations, v);
   P2P_CUDA_CHECK(cudaGetLastError());

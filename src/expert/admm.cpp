@@ -14,9 +14,12 @@ namespace p2pgrid {
 
 const char* to_string(SolveStatus s) {
   switch (s) {
-    case SolveStatus::kSolved: return "solved";
-    case SolveStatus::kMaxIterations: return "max_iterations";
-    case SolveStatus::kPrimalInfeasible: return "primal_infeasible";
+    case SolveStatus::kSolved:
+      return "solved";
+    case SolveStatus::kMaxIterations:
+      return "max_iterations";
+    case SolveStatus::kPrimalInfeasible:
+      return "primal_infeasible";
   }
   return "?";
 }
@@ -55,7 +58,8 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   // Cost scaling: the largest scaled linear cost to about 1.
   double qmax = 0;
   for (int k = 0; k < qp_.steps; ++k)
-    for (int j = 0; j < n; ++j) qmax = std::max(qmax, std::abs(qp_.q[std::size_t(k) * n + j] * d_[j]));
+    for (int j = 0; j < n; ++j)
+      qmax = std::max(qmax, std::abs(qp_.q[std::size_t(k) * n + j] * d_[j]));
   for (int j = 0; j < n; ++j) qmax = std::max(qmax, std::abs(qp_.p_diag[j]) * d_[j] * d_[j]);
   cost_scale_ = qmax > 0 ? 1.0 / qmax : 1.0;
   p_scaled_.resize(n);
@@ -138,10 +142,9 @@ std::shared_ptr<const BlockTridiagonalCholesky> ExpertAdmm::factor_at(int level)
   return f;
 }
 
-void ExpertAdmm::load_lane(int blocks, const std::vector<double>& l,
-                           const std::vector<double>& u, const AdmmIterate& warm,
-                           Strided<double> lo, Strided<double> hi, Strided<double> x,
-                           Strided<double> z, Strided<double> y) const {
+void ExpertAdmm::load_lane(int blocks, const std::vector<double>& l, const std::vector<double>& u,
+                           const AdmmIterate& warm, Strided<double> lo, Strided<double> hi,
+                           Strided<double> x, Strided<double> z, Strided<double> y) const {
   const int n = qp_.block_vars, m = qp_.block_rows;
   const int nh = blocks * n, mh = blocks * m;
   for (int i = 0; i < mh; ++i) {
@@ -173,8 +176,8 @@ int ExpertAdmm::initial_rho_level(int blocks, const std::vector<const AdmmIterat
   return static_cast<int>(std::min<long>(std::max<long>(level, kRhoLevelMin), kRhoLevelMax));
 }
 
-double ExpertAdmm::store_lane(int blocks, Strided<double> x, Strided<double> z,
-                              Strided<double> y, AdmmIterate& out) const {
+double ExpertAdmm::store_lane(int blocks, Strided<double> x, Strided<double> z, Strided<double> y,
+                              AdmmIterate& out) const {
   const int n = qp_.block_vars, m = qp_.block_rows;
   const int nh = blocks * n, mh = blocks * m;
   out.x.resize(nh);
@@ -217,7 +220,7 @@ bool admm_log_ratio(const AdmmLaneStats& st, double* log_ratio) {
 
 int admm_next_rho_level(const AdmmSettings& s, int level, double mean_log_ratio) {
   if (!std::isfinite(mean_log_ratio)) return level;  // a residual under- or overflowed
-  const double factor = std::exp(mean_log_ratio);  // geometric mean over the group's lanes
+  const double factor = std::exp(mean_log_ratio);    // geometric mean over the group's lanes
   if (factor <= s.adaptive_rho_tolerance && factor >= 1.0 / s.adaptive_rho_tolerance) return level;
   const long step = std::lround(std::log2(factor));
   return static_cast<int>(std::min<long>(std::max<long>(level + step, kRhoLevelMin), kRhoLevelMax));
@@ -263,12 +266,12 @@ std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::v
   std::exception_ptr error;  // e.g. a factorization that fails: rethrown outside the region
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
   for (int c = 0; c < chunks; ++c) try {
-    const int first = c * chunk;
-    solve_lanes(blocks, first, std::min(chunk, count - first), l, u, iterates, info);
-  } catch (...) {
+      const int first = c * chunk;
+      solve_lanes(blocks, first, std::min(chunk, count - first), l, u, iterates, info);
+    } catch (...) {
 #pragma omp critical(p2pgrid_admm_error)
-    if (!error) error = std::current_exception();
-  }
+      if (!error) error = std::current_exception();
+    }
   if (error) std::rethrow_exception(error);
   return info;
 }
@@ -291,7 +294,7 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
     return Strided<double>{reinterpret_cast<double*>(v.data()) + g, G};
   };
   std::vector<int> env(G, -1), lane_iter(G, 0);
-  int next = first;  // the chunk's next env
+  int next = first;         // the chunk's next env
   auto load = [&](int g) {  // the chunk's next env into lane g (or leave it empty)
     env[g] = next < first + count ? next++ : -1;
     lane_iter[g] = 0;
@@ -339,34 +342,29 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
       ++lane_iter[g];
       check |= due(g);
     }
-    admm_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha,
-                   x.data(), xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(),
-                   check);
+    admm_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha, x.data(),
+                   xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(), check);
     if (!check) continue;
     admm_check_products(rows, blocks, x.data(), y.data(), y_prev.data(), ax.data(), aty.data(),
                         atdy.data());
     double log_ratio_sum = 0;
-    int ratio_count = 0, still_running = 0;
+    int ratio_count = 0;
     for (int g = 0; g < G; ++g) {
-      if (env[g] < 0 || !due(g)) {
-        if (env[g] >= 0) ++still_running;
-        continue;
-      }
+      if (env[g] < 0 || !due(g)) continue;
       const AdmmLaneStats st = admm_lane_stats(
-          rows, blocks, kInfinity, lane(x, g), lane(z, g), lane(y, g), lane(y_prev, g),
-          lane(lo, g), lane(hi, g), lane(ax, g), lane(aty, g), lane(atdy, g));
+          rows, blocks, kInfinity, lane(x, g), lane(z, g), lane(y, g), lane(y_prev, g), lane(lo, g),
+          lane(hi, g), lane(ax, g), lane(aty, g), lane(atdy, g));
       AdmmInfo& inf = info[env[g]];
       inf.primal_residual = st.prim;
       inf.dual_residual = st.dual;
       double log_ratio = 0;
       if (detail::admm_log_ratio(st, &log_ratio)) log_ratio_sum += log_ratio, ++ratio_count;
       const SolveStatus status = detail::admm_lane_status(s, st);
-      if (status != SolveStatus::kMaxIterations || lane_iter[g] >= s.max_iterations) {
-        finish(g, status);
-      } else {
-        ++still_running;
-      }
+      if (status != SolveStatus::kMaxIterations || lane_iter[g] >= s.max_iterations)
+        finish(g, status);  // and the lane takes the chunk's next env, if any
     }
+    int still_running = 0;
+    for (int g = 0; g < G; ++g) still_running += env[g] >= 0;
     if (s.adaptive_rho && ratio_count > 0 && still_running > 0 &&
         iter - last_rho_update >= s.adaptive_rho_interval) {
       const int next = detail::admm_next_rho_level(s, level, log_ratio_sum / ratio_count);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
@@ -104,9 +105,8 @@ struct AdmmCudaState {
   DeviceBuffer<FactorView> views;
 };
 
-std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
-                                      std::shared_ptr<AdmmCudaState>& state, int blocks,
-                                      const std::vector<std::vector<double>>& l,
+std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<AdmmCudaState>& state,
+                                      int blocks, const std::vector<std::vector<double>>& l,
                                       const std::vector<std::vector<double>>& u,
                                       std::vector<AdmmIterate>& iterates) {
   NvtxRange range("expert.admm_cuda");
@@ -122,11 +122,12 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
   // ax [blocks * m, B] doubles as the staging buffer of every transpose (sized for both).
   DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), atdy(cuda, nb), z(cuda, mb), y(cuda, mb),
       y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, std::max(nb, mb));
-  const AdmmLaneVectors v{x.data(), xt.data(), z.data(), y.data(), y_prev.data(),
+  const AdmmLaneVectors v{x.data(),  xt.data(), z.data(),  y.data(),   y_prev.data(),
                           lo.data(), hi.data(), ax.data(), atdy.data()};
   {  // Bounds and starts, staged env-major on the host and transposed on the device.
     NvtxRange load("expert.admm_cuda.load");
     std::vector<double> h_lo(mb), h_hi(mb), h_x(nb), h_z(mb), h_y(mb);
+    // load_lane only writes into vectors sized above: nothing in this loop throws.
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int e = 0; e < B; ++e) {
       auto row = [&](std::vector<double>& h, int len) {
@@ -165,8 +166,8 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
   while (active > 0 && iter < s.max_iterations) {
     // Iterate up to the next check (every check_every iterations and at the last one).
     const int next = std::min((iter / s.check_every + 1) * s.check_every, s.max_iterations);
-    cuda_admm_iterations(state->rows, state->views.data(), d_level.data(), d_done.data(), B,
-                         blocks, s.sigma, s.alpha, next - iter, v);
+    cuda_admm_iterations(state->rows, state->views.data(), d_level.data(), d_done.data(), B, blocks,
+                         s.sigma, s.alpha, next - iter, v);
     iter = next;
     cuda_admm_stats(state->rows, d_done.data(), B, blocks, kInfinity, v, d_stats.data());
     d_stats.copy_to_host(stats.data(), B);  // synchronizes
@@ -217,14 +218,19 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
     get(x, h_x, nh);
     get(z, h_z, mh);
     get(y, h_y, mh);
+    std::exception_ptr error;  // e.g. bad_alloc: rethrown outside the parallel region
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int e = 0; e < B; ++e) {
-      auto row = [&](std::vector<double>& h, int len) {
-        return Strided<double>{h.data() + std::size_t(e) * len, 1};
-      };
-      info[e].objective_cny =
-          admm.store_lane(blocks, row(h_x, nh), row(h_z, mh), row(h_y, mh), iterates[e]);
-    }
+    for (int e = 0; e < B; ++e) try {
+        auto row = [&](std::vector<double>& h, int len) {
+          return Strided<double>{h.data() + std::size_t(e) * len, 1};
+        };
+        info[e].objective_cny =
+            admm.store_lane(blocks, row(h_x, nh), row(h_z, mh), row(h_y, mh), iterates[e]);
+      } catch (...) {
+#pragma omp critical(p2pgrid_admm_cuda_store_error)
+        if (!error) error = std::current_exception();
+      }
+    if (error) std::rethrow_exception(error);
   }
   return info;
 }

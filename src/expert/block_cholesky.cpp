@@ -1,5 +1,6 @@
 // Block-tridiagonal Cholesky (see block_cholesky.hpp). Recurrence, for k = 0, 1, ...:
-//   L_00 = chol(D_0);  L_(k+1),k = C_k L_kk^-T;  L_(k+1),(k+1) = chol(D_(k+1) - L_(k+1),k L_(k+1),k')
+//   L_00 = chol(D_0);  L_(k+1),k = C_k L_kk^-T;  L_(k+1),(k+1) = chol(D_(k+1) - L_(k+1),k
+//   L_(k+1),k')
 // where C_k (the sub-diagonal block) is nonzero only on the rows of variables that link a step to
 // the one before (SOC, CDG output): L_(k+1),k is stored for those rows only.
 #include "p2pgrid/expert/block_cholesky.hpp"
@@ -126,11 +127,6 @@ FactorView BlockTridiagonalCholesky::view() const {
 void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
   if (blocks < 0 || blocks > num_blocks_) throw Error("block Cholesky: horizon out of range");
   const FactorView f = view();
-  constexpr int G = 8;
-  if (cols == G) {  // the ADMM's lane width: all right-hand sides at once, in SIMD
-    factor_solve(f, blocks, reinterpret_cast<LanePack<G>*>(x));
-    return;
-  }
   for (int c = 0; c < cols; ++c) factor_solve(f, blocks, Strided<double>{x + c, cols});
 }
 

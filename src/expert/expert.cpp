@@ -99,7 +99,9 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
     // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
     // earlier, for the same day (a re-plan) or for another one (the same steps of the env's
     // previous day: a good guess too, as days resemble each other).
-    if (warm && (*warm)[e].t0 <= t0 &&
+    // Only a solved plan is a start worth having: the iterates of an infeasible or unfinished
+    // one (|y| growing without bound) would make the next solve worse than a cold one.
+    if (warm && (*warm)[e].t0 <= t0 && (*warm)[e].info.status == SolveStatus::kSolved &&
         (*warm)[e].iterate.x.size() >= std::size_t(H) * qp.block_vars) {
       const AdmmIterate& w = (*warm)[e].iterate;
       it[e].x.assign(w.x.begin(), w.x.begin() + std::size_t(H) * qp.block_vars);

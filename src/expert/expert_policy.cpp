@@ -46,7 +46,8 @@ void ExpertPolicy::act() {
     cost_.copy_from_host(cost.data(), B);
   }
   std::vector<float> a(std::size_t(B) * A * kActionDim);
-  for (int e = 0; e < B; ++e) expert_.actions(plans_[e], t, a.data() + std::size_t(e) * A * kActionDim);
+  for (int e = 0; e < B; ++e)
+    expert_.actions(plans_[e], t, a.data() + std::size_t(e) * A * kActionDim);
   actions_.copy_from_host(a.data(), a.size());
 }
 

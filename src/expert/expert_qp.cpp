@@ -29,7 +29,6 @@ const char* var_prefix(QpVar v) {
   return "?";
 }
 
-
 /// Minimum-degree elimination order of the variables of one block, for the KKT matrix
 /// P + sigma I + A' rho A (the pattern of A' A: variables sharing a row are adjacent; rows that
 /// link consecutive steps join the blocks). The elimination game runs over a few consecutive
@@ -89,7 +88,8 @@ void order_for_sparse_factor(ExpertQp& qp) {
   for (int i = 0; i < n; ++i) {
     vars.push_back(qp.vars[order[i]]);
     p_diag[i] = qp.p_diag[order[i]];
-    for (int k = 0; k < qp.steps; ++k) q[std::size_t(k) * n + i] = qp.q[std::size_t(k) * n + order[i]];
+    for (int k = 0; k < qp.steps; ++k)
+      q[std::size_t(k) * n + i] = qp.q[std::size_t(k) * n + order[i]];
   }
   qp.vars = std::move(vars);
   qp.p_diag = std::move(p_diag);
@@ -133,9 +133,9 @@ ExpertQp build_expert_qp(const EnvSpec& spec, int inverter_facets) {
     int cl, buy, sell, p2p_buy, p2p_sell, p_ex, q_ex;
   };
   std::vector<AgentCols> ac(A);
-  // Order: each prosumer's purely local variables first (grouped by prosumer), then the
-  // variables that couple prosumers or steps (SOC, CDG output, P2P, P_EX, Q_EX). Eliminating
-  // locals first keeps the Cholesky factor of a block sparse (block_cholesky.hpp).
+  // Construction order: each prosumer's purely local variables (grouped by prosumer), then the
+  // variables that couple prosumers or steps (SOC, CDG output, P2P, P_EX, Q_EX). The final
+  // order is a minimum-degree one (order_for_sparse_factor); this one only breaks its ties.
   for (int a = 0; a < A; ++a) {
     for (int u = spec.agent_unit_begin[a]; u < spec.agent_unit_begin[a + 1]; ++u) {
       const DeviceUnit& d = spec.units[u];

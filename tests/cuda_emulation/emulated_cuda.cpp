@@ -34,17 +34,17 @@ void synchronize() {}
 
 namespace p2pgrid::detail {
 
-void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views,
-                          const int* group_level, const std::uint8_t* done, int batch, int blocks,
-                          double sigma, double alpha, int iterations, const AdmmLaneVectors& v) {
+void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, const int* group_level,
+                          const std::uint8_t* done, int batch, int blocks, double sigma,
+                          double alpha, int iterations, const AdmmLaneVectors& v) {
 #pragma omp parallel for
   for (int e = 0; e < batch; ++e) {
     if (done[e]) continue;
     const int level = group_level[e / kAdmmGroup];
     const FactorView& f = views[level - kRhoLevelMin];
     if (!f.diag_ptr) std::abort();  // a level the driver did not upload
-    admm_env_iterations(rows, f, std::ldexp(1.0, level), batch, e, blocks, sigma, alpha,
-                        iterations, v);
+    admm_env_iterations(rows, f, std::ldexp(1.0, level), batch, e, blocks, sigma, alpha, iterations,
+                        v);
   }
 }
 

@@ -355,7 +355,8 @@ TEST(Expert, WarmStartFromThePreviousDayNeedsFewerIterations) {
                 cold[e].objective_cny, warm[e].info.iterations, warm[e].objective_cny);
     ASSERT_EQ(cold[e].info.status, SolveStatus::kSolved);
     ASSERT_EQ(warm[e].info.status, SolveStatus::kSolved);
-    EXPECT_NEAR(warm[e].objective_cny, cold[e].objective_cny, 1e-3 * std::abs(cold[e].objective_cny));
+    EXPECT_NEAR(warm[e].objective_cny, cold[e].objective_cny,
+                1e-3 * std::abs(cold[e].objective_cny));
     cold_sum += cold[e].info.iterations;
     warm_sum += warm[e].info.iterations;
   }

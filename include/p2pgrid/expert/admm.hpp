@@ -9,35 +9,32 @@
 #pragma once
 
 #include <cmath>
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <vector>
 
 #include "p2pgrid/core/device.hpp"
-
 #include "p2pgrid/expert/block_cholesky.hpp"
 #include "p2pgrid/expert/expert_qp.hpp"
 
 namespace p2pgrid {
 
 struct AdmmSettings {
-  double rho = 0.1;             // step size of inequality rows (equality rows: 1e3 rho)
+  double rho = 0.1;  // step size of inequality rows (equality rows: 1e3 rho)
   double sigma = 1e-6;
-  double alpha = 1.6;           // over-relaxation
-  double eps_abs = 1e-3;        // termination: |Ax - z| <= eps_abs + eps_rel max(|Ax|, |z|) ...
+  double alpha = 1.6;     // over-relaxation
+  double eps_abs = 1e-3;  // termination: |Ax - z| <= eps_abs + eps_rel max(|Ax|, |z|) ...
   double eps_rel = 1e-4;
   double eps_primal_infeasible = 1e-5;
   int max_iterations = 20000;
-  int check_every = 25;         // residuals are computed every this many iterations
-  int scaling_iterations = 15;  // Ruiz equilibration passes
-  int threads = 0;              // 0 = all cores
-  bool adaptive_rho = true;     // OSQP's rule: rho *= sqrt(relative primal / relative dual)
+  int check_every = 25;               // residuals are computed every this many iterations
+  int scaling_iterations = 15;        // Ruiz equilibration passes
+  int threads = 0;                    // 0 = all cores
+  bool adaptive_rho = true;           // OSQP's rule: rho *= sqrt(relative primal / relative dual)
   double adaptive_rho_tolerance = 5;  // refactor only when rho changes by more than this factor
   int adaptive_rho_interval = 100;    // and at most once per this many iterations
-  int chunk_envs = 32;          // CPU: envs per group of lanes (refilled as envs terminate)
+  int chunk_envs = 32;                // CPU: envs per group of lanes (refilled as envs terminate)
   Backend backend = Backend::kCpu;
 };
 
@@ -82,7 +79,7 @@ bool admm_log_ratio(const AdmmLaneStats& st, double* log_ratio);
 /// The group's next rho level from the mean log ratio of the lanes judged at this check
 /// (those that terminate at it included); unchanged if the mean is not finite.
 int admm_next_rho_level(const AdmmSettings& s, int level, double mean_log_ratio);
-struct AdmmCudaState;  // device copies of the rows and the cached factors (cuda/expert/)
+struct AdmmCudaState;  // device copies of the rows and factors (src/expert/admm_cuda_driver.cpp)
 }  // namespace detail
 
 class ExpertAdmm {
@@ -108,8 +105,8 @@ class ExpertAdmm {
   /// Writes one env's scaled bounds and start (its warm start if the sizes fit, else zeros) into
   /// lane accessors of the solvers' storage.
   void load_lane(int blocks, const std::vector<double>& l, const std::vector<double>& u,
-                 const AdmmIterate& warm, Strided<double> lo, Strided<double> hi,
-                 Strided<double> x, Strided<double> z, Strided<double> y) const;
+                 const AdmmIterate& warm, Strided<double> lo, Strided<double> hi, Strided<double> x,
+                 Strided<double> z, Strided<double> y) const;
   /// True if `warm` fits a horizon of `blocks` blocks (load_lane then starts from it).
   bool warm_start_fits(int blocks, const AdmmIterate& warm) const;
   /// The rho level a group starts at: the mean of its warm-started envs' levels, else 0.
@@ -131,10 +128,10 @@ class ExpertAdmm {
 
   ExpertQp qp_;
   AdmmSettings settings_;
-  std::vector<double> d_;      // [n_b] column scaling
-  std::vector<double> e_;      // [m_b] row scaling
+  std::vector<double> d_;  // [n_b] column scaling
+  std::vector<double> e_;  // [m_b] row scaling
   double cost_scale_ = 1;
-  std::vector<double> rho_;    // [m_b] per row
+  std::vector<double> rho_;  // [m_b] per row
   // Scaled rows (values already multiplied by E and D), CSR.
   std::vector<int> self_ptr_, self_cols_, prev_ptr_, prev_cols_;
   std::vector<double> self_vals_, prev_vals_;
@@ -148,10 +145,10 @@ class ExpertAdmm {
 
 #if defined(P2P_HAVE_CUDA)
 namespace detail {
-/// The CUDA solve (cuda/expert/admm_cuda.cu): the same iteration and decisions as the CPU's.
-std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm,
-                                      std::shared_ptr<AdmmCudaState>& state, int blocks,
-                                      const std::vector<std::vector<double>>& l,
+/// The CUDA solve (src/expert/admm_cuda_driver.cpp, kernels in cuda/expert/admm_cuda.cu): the
+/// same iteration and decisions as the CPU's.
+std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<AdmmCudaState>& state,
+                                      int blocks, const std::vector<std::vector<double>>& l,
                                       const std::vector<std::vector<double>>& u,
                                       std::vector<AdmmIterate>& iterates);
 }  // namespace detail

@@ -13,9 +13,9 @@ namespace p2pgrid::detail {
 
 /// `iterations` ADMM iterations of every env whose done flag is 0; env e uses the factor
 /// views[group_level[e / kAdmmGroup] - kRhoLevelMin]. The last one saves y into y_prev.
-void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views,
-                          const int* group_level, const std::uint8_t* done, int batch, int blocks,
-                          double sigma, double alpha, int iterations, const AdmmLaneVectors& v);
+void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, const int* group_level,
+                          const std::uint8_t* done, int batch, int blocks, double sigma,
+                          double alpha, int iterations, const AdmmLaneVectors& v);
 
 /// The residual statistics of every running env into stats[batch].
 void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int batch, int blocks,

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <type_traits>
+#include <utility>
 
 #include "p2pgrid/core/hd.hpp"
 
@@ -21,15 +22,35 @@ namespace p2pgrid {
 template <int G>
 struct alignas(8 * G) LanePack {
   double v[G];
-  LanePack& operator+=(const LanePack& o) { for (int g = 0; g < G; ++g) v[g] += o.v[g]; return *this; }
-  LanePack& operator-=(const LanePack& o) { for (int g = 0; g < G; ++g) v[g] -= o.v[g]; return *this; }
-  LanePack& operator*=(double s) { for (int g = 0; g < G; ++g) v[g] *= s; return *this; }
-  friend LanePack operator*(double s, const LanePack& a) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = s * a.v[g]; return r; }
+  LanePack& operator+=(const LanePack& o) {
+    for (int g = 0; g < G; ++g) v[g] += o.v[g];
+    return *this;
+  }
+  LanePack& operator-=(const LanePack& o) {
+    for (int g = 0; g < G; ++g) v[g] -= o.v[g];
+    return *this;
+  }
+  friend LanePack operator*(double s, const LanePack& a) {
+    LanePack r;
+    for (int g = 0; g < G; ++g) r.v[g] = s * a.v[g];
+    return r;
+  }
   friend LanePack operator*(const LanePack& a, double s) { return s * a; }
-  friend LanePack operator/(const LanePack& a, double s) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = a.v[g] / s; return r; }
-  friend LanePack operator+(const LanePack& a, const LanePack& b) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = a.v[g] + b.v[g]; return r; }
-  friend LanePack operator-(const LanePack& a, const LanePack& b) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = a.v[g] - b.v[g]; return r; }
-  friend LanePack operator-(const LanePack& a, double s) { LanePack r; for (int g = 0; g < G; ++g) r.v[g] = a.v[g] - s; return r; }
+  friend LanePack operator+(const LanePack& a, const LanePack& b) {
+    LanePack r;
+    for (int g = 0; g < G; ++g) r.v[g] = a.v[g] + b.v[g];
+    return r;
+  }
+  friend LanePack operator-(const LanePack& a, const LanePack& b) {
+    LanePack r;
+    for (int g = 0; g < G; ++g) r.v[g] = a.v[g] - b.v[g];
+    return r;
+  }
+  friend LanePack operator-(const LanePack& a, double s) {
+    LanePack r;
+    for (int g = 0; g < G; ++g) r.v[g] = a.v[g] - s;
+    return r;
+  }
   friend LanePack lane_clamp(const LanePack& a, const LanePack& lo, const LanePack& hi) {
     LanePack r;
     for (int g = 0; g < G; ++g) {
@@ -49,7 +70,7 @@ P2P_HD double lane_clamp(double a, double lo, double hi) {
 /// The scaled constraint rows of one block, shared by every block and env (pointers into host or
 /// device memory). Rows linking a step to the one before have entries in the next block.
 struct AdmmRowsView {
-  int n = 0, m = 0;  // variables and rows per block
+  int n = 0, m = 0;               // variables and rows per block
   const int* self_ptr = nullptr;  // [m + 1] CSR of A~ on the row's own block
   const int* self_cols = nullptr;
   const double* self_vals = nullptr;
@@ -161,9 +182,9 @@ P2P_HD LaneOf<V> admm_row_product(const AdmmRowsView& a, int blocks, int k, int 
 ///   z^ = alpha A~ x~ + (1 - alpha) z;  z <- clamp(z^ + y / rho, l, u);  y <- y + rho (z^ - z)
 /// `y_prev`, when not null, receives y before its update (for the infeasibility check).
 template <class V>
-P2P_HD void admm_iteration(const AdmmRowsView& a, const FactorView& f, int blocks,
-                           double rho_scale, double sigma, double alpha, V x, V xt, V z, V y,
-                           V lo, V hi, V y_prev, bool save_y) {
+P2P_HD void admm_iteration(const AdmmRowsView& a, const FactorView& f, int blocks, double rho_scale,
+                           double sigma, double alpha, V x, V xt, V z, V y, V lo, V hi, V y_prev,
+                           bool save_y) {
   const int nh = blocks * a.n, mh = blocks * a.m;
   for (int i = 0; i < nh; ++i) xt[i] = sigma * x[i] - a.q[i];
   admm_add_at<AtWeights::kRhoZMinusY>(a, blocks, rho_scale, z, y, xt);
@@ -195,8 +216,8 @@ struct AdmmLaneStats {
 /// The products the statistics need, for any lane width: ax = A~ x [blocks * m],
 /// aty = A~' y and atdy = A~'(y - y_prev) [blocks * n].
 template <class V>
-P2P_HD void admm_check_products(const AdmmRowsView& a, int blocks, V x, V y, V y_prev, V ax,
-                                V aty, V atdy) {
+P2P_HD void admm_check_products(const AdmmRowsView& a, int blocks, V x, V y, V y_prev, V ax, V aty,
+                                V atdy) {
   const int nh = blocks * a.n;
   for (int k = 0; k < blocks; ++k)
     for (int r = 0; r < a.m; ++r) ax[k * a.m + r] = admm_row_product(a, blocks, k, r, x);
@@ -208,8 +229,8 @@ P2P_HD void admm_check_products(const AdmmRowsView& a, int blocks, V x, V y, V y
 
 /// Statistics of one lane (scalar accessors) from the products of admm_check_products.
 template <class V>
-P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double inf, V x, V z,
-                                     V y, V y_prev, V lo, V hi, V ax, V aty, V atdy) {
+P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double inf, V x, V z, V y,
+                                     V y_prev, V lo, V hi, V ax, V aty, V atdy) {
   AdmmLaneStats s;
   const int n = a.n, m = a.m, nh = blocks * n, mh = blocks * m;
   for (int i = 0; i < mh; ++i) {
@@ -221,9 +242,15 @@ P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double i
     const double dy = (y[i] - y_prev[i]) * e;
     s.dy_norm = p2p_max(s.dy_norm, fabs(dy));
     if (dy > 0) {
-      if (hi[i] >= inf) s.unbounded = 1; else s.support += hi[i] / e * dy;
+      if (hi[i] >= inf)
+        s.unbounded = 1;
+      else
+        s.support += hi[i] / e * dy;
     } else if (dy < 0) {
-      if (lo[i] <= -inf) s.unbounded = 1; else s.support += lo[i] / e * dy;
+      if (lo[i] <= -inf)
+        s.unbounded = 1;
+      else
+        s.support += lo[i] / e * dy;
     }
   }
   for (int i = 0; i < nh; ++i) {
@@ -245,7 +272,9 @@ struct AdmmLaneVectors {
   double *x, *xt, *z, *y, *y_prev, *lo, *hi, *ax, *atdy;
 };
 
-P2P_HD Strided<double> lane_of(double* v, int env, int batch) { return Strided<double>{v + env, batch}; }
+P2P_HD Strided<double> lane_of(double* v, int env, int batch) {
+  return Strided<double>{v + env, batch};
+}
 
 /// The work of env e's CUDA thread between two checks: `iterations` ADMM iterations with the
 /// factor of its group's rho level; the last one saves y into y_prev.
@@ -263,13 +292,12 @@ P2P_HD void admm_env_iterations(const AdmmRowsView& rows, const FactorView& f, d
 P2P_HD AdmmLaneStats admm_env_stats(const AdmmRowsView& rows, int batch, int e, int blocks,
                                     double inf, const AdmmLaneVectors& v) {
   admm_check_products(rows, blocks, lane_of(v.x, e, batch), lane_of(v.y, e, batch),
-                      lane_of(v.y_prev, e, batch), lane_of(v.ax, e, batch),
-                      lane_of(v.xt, e, batch), lane_of(v.atdy, e, batch));
+                      lane_of(v.y_prev, e, batch), lane_of(v.ax, e, batch), lane_of(v.xt, e, batch),
+                      lane_of(v.atdy, e, batch));
   return admm_lane_stats(rows, blocks, inf, lane_of(v.x, e, batch), lane_of(v.z, e, batch),
                          lane_of(v.y, e, batch), lane_of(v.y_prev, e, batch),
-                         lane_of(v.lo, e, batch), lane_of(v.hi, e, batch),
-                         lane_of(v.ax, e, batch), lane_of(v.xt, e, batch),
-                         lane_of(v.atdy, e, batch));
+                         lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.ax, e, batch),
+                         lane_of(v.xt, e, batch), lane_of(v.atdy, e, batch));
 }
 
 }  // namespace p2pgrid

@@ -19,15 +19,16 @@ class BlockTridiagonalCholesky {
   void factor(int num_blocks, int block_size, std::vector<double> diag, std::vector<double> sub);
 
   /// Solves M x = b in place for the leading `blocks` blocks, for `cols` right-hand sides stored
-  /// as x[(k * n_b + i) * cols + c] (variable-major, env-minor: inner loops run over envs).
+  /// as x[(k * n_b + i) * cols + c], one at a time (the ADMM calls factor_solve of
+  /// admm_kernels.hpp on its lanes directly).
   void solve(int blocks, int cols, double* x) const;
 
   int num_blocks() const { return num_blocks_; }
   int block_size() const { return n_; }
 
   /// A view of the factor for the solve kernels (admm_kernels.hpp). The strictly lower L_kk and
-  /// the linked rows of L_(k+1),k are stored sparse (CSR, every block's rows in one array):
-  /// orderings that put the variables local to one prosumer first keep them sparse.
+  /// the linked rows of L_(k+1),k are stored sparse (CSR, every block's rows in one array): a
+  /// fill-reducing order of the block's variables (expert_qp.cpp: minimum degree) keeps them so.
   FactorView view() const;
 
   /// The factor's arrays, for a copy to the GPU (same layout as view()).

@@ -1,6 +1,8 @@
 // The expert acting in an EnvBatch: plans each env's day from its state when the day starts (and
-// every K steps in re-solve mode), warm-started from each env's last plan, and writes the current step's expert actions to
-// a buffer [B, A, kActionDim] on the env's backend, with each plan's optimal cost [B] beside it.
+// every K steps in re-solve mode), warm-started from each env's last solved plan where that
+// covers the steps ahead (a re-plan; or the previous day's plan at a day start, in plan-once
+// mode), and writes the current step's expert actions to a buffer [B, A, kActionDim] on the
+// env's backend, with each plan's optimal cost [B] beside it.
 #pragma once
 
 #include <vector>
