@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <map>
+#include <memory>
+#include <type_traits>
+#include <vector>
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
