@@ -68,12 +68,18 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   for (int k = 0; k < qp_.steps; ++k)
     for (int j = 0; j < n; ++j)
       q_scaled_[std::size_t(k) * n + j] = cost_scale_ * qp_.q[std::size_t(k) * n + j] * d_[j];
+  build_voltage_tree();
   rho_.resize(m);
   self_ptr_.assign(1, 0);
   prev_ptr_.assign(1, 0);
   for (int r = 0; r < m; ++r) {
     const QpRowInfo& ri = qp_.rows[r];
     rho_[r] = ri.equality() ? 1e3 * settings_.rho : settings_.rho;
+    if (row_node_[r] >= 0) {  // a voltage row the tree computes: no CSR entries
+      self_ptr_.push_back(static_cast<int>(self_cols_.size()));
+      prev_ptr_.push_back(static_cast<int>(prev_cols_.size()));
+      continue;
+    }
     for (std::size_t k = 0; k < ri.cols.size(); ++k) {
       self_cols_.push_back(ri.cols[k]);
       self_vals_.push_back(e_[r] * ri.vals[k] * d_[ri.cols[k]]);
@@ -86,6 +92,61 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
     prev_ptr_.push_back(static_cast<int>(prev_cols_.size()));
   }
   factor_at(0);  // the factorization of the configured rho, so that setup costs show here
+}
+
+void ExpertAdmm::build_voltage_tree() {
+  const QpVoltageTree& t = qp_.voltage_tree;
+  const int nt = t.nodes(), m = qp_.block_rows;
+  row_node_.assign(m, -1);
+  tree_parent_ = t.parent;
+  tree_r_ = t.r;
+  tree_x_ = t.x;
+  tree_agent_node_.clear(), tree_p_col_.clear(), tree_q_col_.clear();
+  tree_p_scale_.clear(), tree_q_scale_.clear();
+  for (std::size_t a = 0; a < t.agent_node.size(); ++a) {
+    if (t.agent_node[a] < 0) continue;  // at the slack: moves no voltage
+    tree_agent_node_.push_back(t.agent_node[a]);
+    tree_p_col_.push_back(t.p_ex_col[a]);
+    tree_q_col_.push_back(t.q_ex_col[a]);
+    tree_p_scale_.push_back(d_[t.p_ex_col[a]]);
+    tree_q_scale_.push_back(d_[t.q_ex_col[a]]);
+  }
+  // A row is computed by the tree only if the tree reproduces its sensitivities: R_ja is the sum
+  // of r over the lines the paths to node j and to prosumer a's node share.
+  auto ancestors = [&](int node) {
+    std::vector<char> on(nt, 0);
+    for (int u = node; u >= 0; u = t.parent[u]) on[u] = 1;
+    return on;
+  };
+  std::vector<std::vector<char>> agent_path;
+  for (std::size_t a = 0; a < t.agent_node.size(); ++a)
+    agent_path.push_back(t.agent_node[a] >= 0 ? ancestors(t.agent_node[a])
+                                              : std::vector<char>(nt, 0));
+  for (int node = 0; node < nt; ++node) {
+    const int r = t.row[node];
+    if (r < 0) continue;
+    const QpRowInfo& ri = qp_.rows[r];
+    if (ri.kind != QpRow::kVoltage || !ri.prev_cols.empty())
+      throw Error("expert: voltage tree node " + std::to_string(node) + " names row " +
+                  std::to_string(r) + ", which is not a voltage row");
+    std::vector<double> want(qp_.block_vars, 0.0);
+    for (std::size_t a = 0; a < t.agent_node.size(); ++a)
+      for (int u = node; u >= 0; u = t.parent[u])
+        if (agent_path[a][u]) want[t.p_ex_col[a]] += t.r[u], want[t.q_ex_col[a]] += t.x[u];
+    std::vector<double> have(qp_.block_vars, 0.0);
+    double scale = 0;
+    for (std::size_t k = 0; k < ri.cols.size(); ++k) {
+      have[ri.cols[k]] += ri.vals[k];
+      scale = std::max(scale, std::abs(ri.vals[k]));
+    }
+    for (int c = 0; c < qp_.block_vars; ++c)
+      if (std::abs(want[c] - have[c]) > 1e-9 * scale)
+        throw Error("expert: the voltage tree does not reproduce voltage row " + std::to_string(r) +
+                    " (column " + std::to_string(c) + ": " + std::to_string(want[c]) + " vs " +
+                    std::to_string(have[c]) + ")");
+    row_node_[r] = node;
+  }
+  tree_nodes_ = nt;
 }
 
 AdmmRowsView ExpertAdmm::rows_view() const {
@@ -104,6 +165,17 @@ AdmmRowsView ExpertAdmm::rows_view() const {
   v.e = e_.data();
   v.d = d_.data();
   v.cost_scale = cost_scale_;
+  v.row_node = row_node_.data();
+  v.tree.nodes = tree_nodes_;
+  v.tree.agents = static_cast<int>(tree_agent_node_.size());
+  v.tree.parent = tree_parent_.data();
+  v.tree.r = tree_r_.data();
+  v.tree.x = tree_x_.data();
+  v.tree.agent_node = tree_agent_node_.data();
+  v.tree.p_col = tree_p_col_.data();
+  v.tree.q_col = tree_q_col_.data();
+  v.tree.p_scale = tree_p_scale_.data();
+  v.tree.q_scale = tree_q_scale_.data();
   return v;
 }
 
@@ -119,17 +191,21 @@ std::shared_ptr<const BlockTridiagonalCholesky> ExpertAdmm::factor_at(int level)
   const std::size_t nn = std::size_t(n) * n;
   std::vector<double> base(nn, 0.0), prev_part(nn, 0.0), sub(nn, 0.0);
   for (int j = 0; j < n; ++j) base[std::size_t(j) * n + j] = p_scaled_[j] + settings_.sigma;
-  for (int r = 0; r < m; ++r) {
+  for (int r = 0; r < m; ++r) {  // every row, the tree's included (qp_.rows, scaled here)
+    const QpRowInfo& ri = qp_.rows[r];
     const double rho = rho_[r] * rho_scale;
-    for (int a = self_ptr_[r]; a < self_ptr_[r + 1]; ++a)
-      for (int b = self_ptr_[r]; b < self_ptr_[r + 1]; ++b)
-        base[std::size_t(self_cols_[a]) * n + self_cols_[b]] += rho * self_vals_[a] * self_vals_[b];
-    for (int a = prev_ptr_[r]; a < prev_ptr_[r + 1]; ++a) {
-      for (int b = prev_ptr_[r]; b < prev_ptr_[r + 1]; ++b)
-        prev_part[std::size_t(prev_cols_[a]) * n + prev_cols_[b]] +=
-            rho * prev_vals_[a] * prev_vals_[b];
-      for (int b = self_ptr_[r]; b < self_ptr_[r + 1]; ++b)
-        sub[std::size_t(prev_cols_[a]) * n + self_cols_[b]] += rho * prev_vals_[a] * self_vals_[b];
+    std::vector<double> sv(ri.vals.size()), pv(ri.prev_vals.size());
+    for (std::size_t a = 0; a < sv.size(); ++a) sv[a] = e_[r] * ri.vals[a] * d_[ri.cols[a]];
+    for (std::size_t a = 0; a < pv.size(); ++a)
+      pv[a] = e_[r] * ri.prev_vals[a] * d_[ri.prev_cols[a]];
+    for (std::size_t a = 0; a < sv.size(); ++a)
+      for (std::size_t b = 0; b < sv.size(); ++b)
+        base[std::size_t(ri.cols[a]) * n + ri.cols[b]] += rho * sv[a] * sv[b];
+    for (std::size_t a = 0; a < pv.size(); ++a) {
+      for (std::size_t b = 0; b < pv.size(); ++b)
+        prev_part[std::size_t(ri.prev_cols[a]) * n + ri.prev_cols[b]] += rho * pv[a] * pv[b];
+      for (std::size_t b = 0; b < sv.size(); ++b)
+        sub[std::size_t(ri.prev_cols[a]) * n + ri.cols[b]] += rho * pv[a] * sv[b];
     }
   }
   std::vector<double> diag(nblk * nn), subs((nblk - 1) * nn);
@@ -289,7 +365,7 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
   constexpr int G = kAdmmGroup;
   using Pack = LanePack<G>;
   std::vector<Pack> x(nh), xt(nh), z(mh), y(mh), y_prev(mh), lo(mh), hi(mh), ax(mh), aty(nh),
-      atdy(nh);
+      atdy(nh), tree(2 * std::size_t(tree_nodes_));
   auto lane = [](std::vector<Pack>& v, int g) {
     return Strided<double>{reinterpret_cast<double*>(v.data()) + g, G};
   };
@@ -343,10 +419,11 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
       check |= due(g);
     }
     admm_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha, x.data(),
-                   xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(), check);
+                   xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(), tree.data(),
+                   check);
     if (!check) continue;
     admm_check_products(rows, blocks, x.data(), y.data(), y_prev.data(), ax.data(), aty.data(),
-                        atdy.data());
+                        atdy.data(), tree.data());
     double log_ratio_sum = 0;
     int ratio_count = 0;
     for (int g = 0; g < G; ++g) {

@@ -54,6 +54,16 @@ struct AdmmCudaState {
     q = upload(vec(h.q, std::size_t(steps) * n));
     e = upload(vec(h.e, m));
     d = upload(vec(h.d, n));
+    row_node = upload(vec(h.row_node, m));
+    const AdmmTreeView& t = h.tree;
+    tree_parent = upload(vec(t.parent, t.nodes));
+    tree_r = upload(vec(t.r, t.nodes));
+    tree_x = upload(vec(t.x, t.nodes));
+    tree_agent_node = upload(vec(t.agent_node, t.agents));
+    tree_p_col = upload(vec(t.p_col, t.agents));
+    tree_q_col = upload(vec(t.q_col, t.agents));
+    tree_p_scale = upload(vec(t.p_scale, t.agents));
+    tree_q_scale = upload(vec(t.q_scale, t.agents));
     rows = h;
     rows.self_ptr = self_ptr.data();
     rows.self_cols = self_cols.data();
@@ -66,6 +76,15 @@ struct AdmmCudaState {
     rows.q = q.data();
     rows.e = e.data();
     rows.d = d.data();
+    rows.row_node = row_node.data();
+    rows.tree.parent = tree_parent.data();
+    rows.tree.r = tree_r.data();
+    rows.tree.x = tree_x.data();
+    rows.tree.agent_node = tree_agent_node.data();
+    rows.tree.p_col = tree_p_col.data();
+    rows.tree.q_col = tree_q_col.data();
+    rows.tree.p_scale = tree_p_scale.data();
+    rows.tree.q_scale = tree_q_scale.data();
     host_views.assign(kLevels, FactorView{});
     views = DeviceBuffer<FactorView>(Backend::kCuda, kLevels);
   }
@@ -103,6 +122,8 @@ struct AdmmCudaState {
   const ExpertAdmm& admm;
   DeviceBuffer<int> self_ptr, self_cols, prev_ptr, prev_cols;
   DeviceBuffer<double> self_vals, prev_vals, rho, p_diag, q, e, d;
+  DeviceBuffer<int> row_node, tree_parent, tree_agent_node, tree_p_col, tree_q_col;
+  DeviceBuffer<double> tree_r, tree_x, tree_p_scale, tree_q_scale;
   AdmmRowsView rows;  // device pointers
   std::map<int, Level> levels;
   std::vector<FactorView> host_views;  // [kLevels] device pointers, null where not uploaded
@@ -125,9 +146,10 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
   const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B;
   // ax [blocks * m, B] doubles as the staging buffer of every transpose (sized for both).
   DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), atdy(cuda, nb), z(cuda, mb), y(cuda, mb),
-      y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, std::max(nb, mb));
-  const AdmmLaneVectors v{x.data(),  xt.data(), z.data(),  y.data(),   y_prev.data(),
-                          lo.data(), hi.data(), ax.data(), atdy.data()};
+      y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, std::max(nb, mb)),
+      tree(cuda, std::max<std::size_t>(2 * std::size_t(state->rows.tree.nodes) * B, 1));
+  const AdmmLaneVectors v{x.data(),  xt.data(), z.data(),  y.data(),    y_prev.data(),
+                          lo.data(), hi.data(), ax.data(), atdy.data(), tree.data()};
   {  // Bounds and starts, staged env-major on the host and transposed on the device.
     NvtxRange load("expert.admm_cuda.load");
     std::vector<double> h_lo(mb), h_hi(mb), h_x(nb), h_z(mb), h_y(mb);

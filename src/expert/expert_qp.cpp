@@ -12,19 +12,32 @@ namespace {
 
 const char* var_prefix(QpVar v) {
   switch (v) {
-    case QpVar::kPCdg: return "p_cdg";
-    case QpVar::kPRdg: return "p_rdg";
-    case QpVar::kQRdg: return "q_rdg";
-    case QpVar::kPCharge: return "p_charge";
-    case QpVar::kPDischarge: return "p_discharge";
-    case QpVar::kSoc: return "soc";
-    case QpVar::kPCl: return "p_cl";
-    case QpVar::kPBuy: return "p_buy";
-    case QpVar::kPSell: return "p_sell";
-    case QpVar::kPP2pBuy: return "p_p2p_buy";
-    case QpVar::kPP2pSell: return "p_p2p_sell";
-    case QpVar::kPEx: return "p_ex";
-    case QpVar::kQEx: return "q_ex";
+    case QpVar::kPCdg:
+      return "p_cdg";
+    case QpVar::kPRdg:
+      return "p_rdg";
+    case QpVar::kQRdg:
+      return "q_rdg";
+    case QpVar::kPCharge:
+      return "p_charge";
+    case QpVar::kPDischarge:
+      return "p_discharge";
+    case QpVar::kSoc:
+      return "soc";
+    case QpVar::kPCl:
+      return "p_cl";
+    case QpVar::kPBuy:
+      return "p_buy";
+    case QpVar::kPSell:
+      return "p_sell";
+    case QpVar::kPP2pBuy:
+      return "p_p2p_buy";
+    case QpVar::kPP2pSell:
+      return "p_p2p_sell";
+    case QpVar::kPEx:
+      return "p_ex";
+    case QpVar::kQEx:
+      return "q_ex";
   }
   return "?";
 }
@@ -370,6 +383,36 @@ ExpertQp build_expert_qp(const EnvSpec& spec, int inverter_facets) {
   }
   qp.block_rows = static_cast<int>(qp.rows.size());
   order_for_sparse_factor(qp);
+  // The same rows as a tree (QpVoltageTree): the buses on the paths slack -> prosumer, in sweep
+  // order (breadth first, so parents come first). ExpertAdmm checks it against the rows.
+  QpVoltageTree& tree = qp.voltage_tree;
+  std::vector<int> node_of_pos(nbus, -1);
+  std::vector<char> on_path(nbus, 0);
+  for (int a = 0; a < A; ++a)
+    for (int k = pos_of[spec.prosumers[a].bus]; k > 0; k = fm.parent_pos[k]) on_path[k] = 1;
+  std::vector<int> row_of_bus(nbus, -1);
+  for (int r = 0; r < qp.block_rows; ++r)
+    for (int j : qp.rows[r].buses) row_of_bus[j] = r;
+  std::vector<char> row_taken(qp.block_rows, 0);
+  for (int k = 1; k < nbus; ++k) {
+    if (!on_path[k]) continue;
+    node_of_pos[k] = tree.nodes();
+    tree.parent.push_back(node_of_pos[fm.parent_pos[k]]);  // -1 at the slack (position 0)
+    tree.r.push_back(fm.r_pu[k] / kw_per_pu);
+    tree.x.push_back(fm.x_pu[k] / kw_per_pu);
+    const int r = row_of_bus[fm.bus_at[k]];
+    tree.row.push_back(r >= 0 && !row_taken[r] ? r : -1);
+    if (r >= 0) row_taken[r] = 1;
+  }
+  tree.agent_node.assign(A, -1);
+  tree.p_ex_col.assign(A, -1);
+  tree.q_ex_col.assign(A, -1);
+  for (int a = 0; a < A; ++a) tree.agent_node[a] = node_of_pos[pos_of[spec.prosumers[a].bus]];
+  for (int c = 0; c < qp.block_vars; ++c) {
+    const QpVarInfo& v = qp.vars[c];
+    if (v.kind == QpVar::kPEx) tree.p_ex_col[v.agent] = c;
+    if (v.kind == QpVar::kQEx) tree.q_ex_col[v.agent] = c;
+  }
   return qp;
 }
 
@@ -409,17 +452,29 @@ void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData&
           const DeviceUnit* d = v.unit >= 0 ? &spec.units[v.unit] : nullptr;
           const Prosumer& pr = spec.prosumers[v.agent];
           switch (v.kind) {
-            case QpVar::kPCdg: lo = d->p_min_kw, hi = d->p_max_kw; break;
-            case QpVar::kPRdg:
-              lo = 0, hi = std::min(d->rating_kw * (d->type == DeviceType::kPv ? pv : wind),
-                                    d->s_max_kva);
+            case QpVar::kPCdg:
+              lo = d->p_min_kw, hi = d->p_max_kw;
               break;
-            case QpVar::kQRdg: lo = -d->s_max_kva, hi = d->s_max_kva; break;
+            case QpVar::kPRdg:
+              lo = 0,
+              hi = std::min(d->rating_kw * (d->type == DeviceType::kPv ? pv : wind), d->s_max_kva);
+              break;
+            case QpVar::kQRdg:
+              lo = -d->s_max_kva, hi = d->s_max_kva;
+              break;
             case QpVar::kPCharge:
-            case QpVar::kPDischarge: lo = 0, hi = d->p_bess_max_kw; break;
-            case QpVar::kSoc: lo = d->soc_min * d->energy_kwh, hi = d->soc_max * d->energy_kwh; break;
-            case QpVar::kPCl: lo = 0, hi = pr.cl_alpha * pr.load_peak_kw * load; break;
-            default: lo = 0, hi = kInfinity; break;  // buy, sell, P2P
+            case QpVar::kPDischarge:
+              lo = 0, hi = d->p_bess_max_kw;
+              break;
+            case QpVar::kSoc:
+              lo = d->soc_min * d->energy_kwh, hi = d->soc_max * d->energy_kwh;
+              break;
+            case QpVar::kPCl:
+              lo = 0, hi = pr.cl_alpha * pr.load_peak_kw * load;
+              break;
+            default:
+              lo = 0, hi = kInfinity;
+              break;  // buy, sell, P2P
           }
           break;
         }
@@ -461,8 +516,8 @@ void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData&
       // values (SOC at the start, CDG output of the step before) to the bounds.
       if (k == H - 1 && !row.prev_cols.empty()) {
         const int unit = row.unit;
-        const double prev = row.kind == QpRow::kSocDynamics ? data.unit_soc_kwh[unit]
-                                                             : data.unit_p_prev_kw[unit];
+        const double prev =
+            row.kind == QpRow::kSocDynamics ? data.unit_soc_kwh[unit] : data.unit_p_prev_kw[unit];
         const double shift = row.prev_vals[0] * prev;
         lo -= shift;
         hi -= shift;

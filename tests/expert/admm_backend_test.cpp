@@ -4,7 +4,9 @@
 // instead with P2P_REQUIRE_GPU=1).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,67 @@ TEST(ExpertAdmm, AnEnvsPlanDoesNotDependOnTheEnvsSolvedBesideIt) {
     }
     EXPECT_NE(together[4].iterate.x, together[5].iterate.x);  // the days differ
   }
+}
+
+TEST(ExpertAdmm, TheVoltageTreeGivesTheProductsOfTheVoltageRows) {
+  // The solver computes the LinDistFlow rows through the feeder's tree (O(nodes)); the QP keeps
+  // them as explicit rows (the factorization and the export use those). Products with random
+  // vectors must agree: A~ x, A~' y and A~'(y - y_prev) over 3 blocks, rows linking blocks
+  // included.
+  const Expert expert(test::default_env_spec(), settings_on(Backend::kCpu, true),
+                      test::default_cpu_powerflow());
+  const ExpertAdmm admm(expert.qp(), expert.settings().admm);
+  const ExpertQp& qp = expert.qp();
+  const AdmmRowsView rows = admm.rows_view();
+  const int n = qp.block_vars, m = qp.block_rows, blocks = 3;
+  int voltage_rows = 0, tree_rows = 0;
+  for (int r = 0; r < m; ++r) {
+    voltage_rows += qp.rows[r].kind == QpRow::kVoltage;
+    tree_rows += rows.row_node[r] >= 0;
+    if (rows.row_node[r] >= 0) EXPECT_EQ(rows.self_ptr[r], rows.self_ptr[r + 1]) << r;
+  }
+  EXPECT_EQ(tree_rows, voltage_rows);
+  EXPECT_GT(tree_rows, 50);
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> uni(-1, 1);
+  auto random = [&](int size) {
+    std::vector<double> v(size);
+    for (double& x : v) x = uni(rng);
+    return v;
+  };
+  std::vector<double> x = random(blocks * n), y = random(blocks * m), y_prev = random(blocks * m);
+  std::vector<double> ax(blocks * m), aty(blocks * n), atdy(blocks * n), tree(2 * rows.tree.nodes);
+  auto acc = [](std::vector<double>& v) { return Strided<double>{v.data(), 1}; };
+  admm_check_products(rows, blocks, acc(x), acc(y), acc(y_prev), acc(ax), acc(aty), acc(atdy),
+                      acc(tree));
+  std::vector<double> ax_ref(blocks * m, 0.0), aty_ref(blocks * n, 0.0), atdy_ref(blocks * n, 0.0);
+  for (int k = 0; k < blocks; ++k)
+    for (int r = 0; r < m; ++r) {
+      const QpRowInfo& ri = qp.rows[r];
+      const int i = k * m + r;
+      auto entry = [&](int block, int col, double val) {
+        const double a = rows.e[r] * val * rows.d[col];
+        ax_ref[i] += a * x[block * n + col];
+        aty_ref[block * n + col] += a * y[i];
+        atdy_ref[block * n + col] += a * (y[i] - y_prev[i]);
+      };
+      for (std::size_t j = 0; j < ri.cols.size(); ++j) entry(k, ri.cols[j], ri.vals[j]);
+      if (k + 1 < blocks)
+        for (std::size_t j = 0; j < ri.prev_cols.size(); ++j)
+          entry(k + 1, ri.prev_cols[j], ri.prev_vals[j]);
+    }
+  auto expect_close = [](const std::vector<double>& a, const std::vector<double>& b,
+                         const char* what) {
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      worst = std::max(worst, std::abs(a[i] - b[i]));
+      scale = std::max(scale, std::abs(b[i]));
+    }
+    EXPECT_LT(worst, 1e-12 * scale) << what;
+  };
+  expect_close(ax, ax_ref, "A x");
+  expect_close(aty, aty_ref, "A'y");
+  expect_close(atdy, atdy_ref, "A'(y - y_prev)");
 }
 
 TEST(ExpertAdmm, PlansDoNotDependOnTheThreadCount) {

@@ -116,6 +116,9 @@ class ExpertAdmm {
                     AdmmIterate& out) const;
 
  private:
+  /// The voltage tree's view arrays from qp_.voltage_tree, after checking that it reproduces
+  /// each of its rows (throws p2pgrid::Error naming the row if it does not).
+  void build_voltage_tree();
   std::vector<AdmmInfo> solve_cpu(int blocks, const std::vector<std::vector<double>>& l,
                                   const std::vector<std::vector<double>>& u,
                                   std::vector<AdmmIterate>& iterates) const;
@@ -132,9 +135,14 @@ class ExpertAdmm {
   std::vector<double> e_;  // [m_b] row scaling
   double cost_scale_ = 1;
   std::vector<double> rho_;  // [m_b] per row
-  // Scaled rows (values already multiplied by E and D), CSR.
+  // Scaled rows (values already multiplied by E and D), CSR; the tree's rows are empty here.
   std::vector<int> self_ptr_, self_cols_, prev_ptr_, prev_cols_;
   std::vector<double> self_vals_, prev_vals_;
+  // The voltage rows as the feeder's tree (AdmmTreeView): row_node_ [m_b] is the node of a row
+  // the tree computes (-1: CSR); the agents at the slack are left out.
+  std::vector<int> row_node_, tree_parent_, tree_agent_node_, tree_p_col_, tree_q_col_;
+  std::vector<double> tree_r_, tree_x_, tree_p_scale_, tree_q_scale_;
+  int tree_nodes_ = 0;
   std::vector<double> p_scaled_;  // [n_b] scaled P diagonal
   std::vector<double> q_scaled_;  // [steps, n_b] (block order)
   mutable std::mutex factors_mutex_;

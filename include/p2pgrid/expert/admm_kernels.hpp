@@ -67,8 +67,23 @@ P2P_HD double lane_clamp(double a, double lo, double hi) {
   return m > hi ? hi : m;
 }
 
+/// The voltage rows of a block as the feeder's tree (expert_qp.hpp, QpVoltageTree), scaled:
+/// row r of node t has A~_r x = e_r sum_i (R_ti d_P,i x_P,i + X_ti d_Q,i x_Q,i).
+struct AdmmTreeView {
+  int nodes = 0, agents = 0;
+  const int* parent = nullptr;      // [nodes] -1: the slack; parents come first
+  const double* r = nullptr;        // [nodes] line from the parent, p.u. per kW
+  const double* x = nullptr;        // [nodes] p.u. per kvar
+  const int* agent_node = nullptr;  // [agents] >= 0 (prosumers at the slack are left out)
+  const int* p_col = nullptr;       // [agents] column of P_EX in the block
+  const int* q_col = nullptr;       // [agents] column of Q_EX
+  const double* p_scale = nullptr;  // [agents] D of that column
+  const double* q_scale = nullptr;
+};
+
 /// The scaled constraint rows of one block, shared by every block and env (pointers into host or
-/// device memory). Rows linking a step to the one before have entries in the next block.
+/// device memory). Rows linking a step to the one before have entries in the next block. The
+/// rows of the voltage tree have no CSR entries: row_node names their node.
 struct AdmmRowsView {
   int n = 0, m = 0;               // variables and rows per block
   const int* self_ptr = nullptr;  // [m + 1] CSR of A~ on the row's own block
@@ -83,6 +98,8 @@ struct AdmmRowsView {
   const double* e = nullptr;       // [m] row scaling E
   const double* d = nullptr;       // [n] column scaling D
   double cost_scale = 1;           // c
+  const int* row_node = nullptr;   // [m] node of a voltage-tree row, -1 for a CSR row
+  AdmmTreeView tree;
 };
 
 /// The block-tridiagonal Cholesky factor of P~ + sigma I + A~' rho A~ (block_cholesky.hpp),
@@ -142,37 +159,96 @@ P2P_HD void factor_solve(const FactorView& f, int blocks, V x) {
   }
 }
 
+/// The tree's voltages of block k (Lou et al. 2025's LinDistFlow, eqs. of expert_qp.hpp) from
+/// the injections in x: s[t] = V_t (unscaled, p.u.) for every node; s[nodes + t] is scratch.
+/// A tree row's product is then e_r s[row_node[r]] (admm_row_product).
+template <class V>
+P2P_HD void tree_voltages(const AdmmRowsView& a, int k, V x, V s) {
+  using T = LaneOf<V>;
+  const AdmmTreeView& t = a.tree;
+  const int nt = t.nodes;
+  for (int i = 0; i < 2 * nt; ++i) s[i] = T{};
+  for (int j = 0; j < t.agents; ++j) {  // injections: s = F_P, s[nt + .] = F_Q
+    s[t.agent_node[j]] += t.p_scale[j] * x[k * a.n + t.p_col[j]];
+    s[nt + t.agent_node[j]] += t.q_scale[j] * x[k * a.n + t.q_col[j]];
+  }
+  for (int i = nt - 1; i >= 0; --i) {  // flows: children into parents
+    const int p = t.parent[i];
+    if (p < 0) continue;
+    s[p] += s[i];
+    s[nt + p] += s[nt + i];
+  }
+  for (int i = 0; i < nt; ++i) {  // voltages: the parent's plus this line's drop
+    const int p = t.parent[i];
+    T v = t.r[i] * s[i] + t.x[i] * s[nt + i];
+    if (p >= 0) v += s[p];
+    s[i] = v;
+  }
+}
+
+/// out += A~' w over the tree rows of block k, given s[t] = e_r w_r at the node of each tree
+/// row (0 at the others): the transpose of tree_voltages (sums up the tree, then down).
+template <class V>
+P2P_HD void tree_add_transpose(const AdmmRowsView& a, int k, V s, V out) {
+  using T = LaneOf<V>;
+  const AdmmTreeView& t = a.tree;
+  const int nt = t.nodes;
+  for (int i = nt - 1; i >= 0; --i)  // weight of the nodes at or below each node
+    if (t.parent[i] >= 0) s[t.parent[i]] += s[i];
+  for (int i = 0; i < nt; ++i) {  // sensitivity sums down the paths: s = P part, s[nt + .] = Q
+    const int p = t.parent[i];
+    T cq = t.x[i] * s[i];
+    T cp = t.r[i] * s[i];
+    if (p >= 0) {
+      cq += s[nt + p];
+      cp += s[p];
+    }
+    s[nt + i] = cq;
+    s[i] = cp;
+  }
+  for (int j = 0; j < t.agents; ++j) {
+    out[k * a.n + t.p_col[j]] += t.p_scale[j] * s[t.agent_node[j]];
+    out[k * a.n + t.q_col[j]] += t.q_scale[j] * s[nt + t.agent_node[j]];
+  }
+}
+
 /// Weights of a product A~' w.
 enum class AtWeights { kRhoZMinusY, kY, kYMinusZ };  // rho_scale rho z - y | y | y - z
 
-/// out += A~' w on the leading `blocks` blocks.
+/// out += A~' w on the leading `blocks` blocks; `tree` is scratch of 2 * tree.nodes.
 template <AtWeights W, class V>
-P2P_HD void admm_add_at(const AdmmRowsView& a, int blocks, double rho_scale, V z, V y, V out) {
+P2P_HD void admm_add_at(const AdmmRowsView& a, int blocks, double rho_scale, V z, V y, V out,
+                        V tree) {
   using T = LaneOf<V>;
   const int n = a.n, m = a.m;
-  for (int k = 0; k < blocks; ++k)
+  for (int k = 0; k < blocks; ++k) {
+    for (int i = 0; i < a.tree.nodes; ++i) tree[i] = T{};
     for (int r = 0; r < m; ++r) {
       const int i = k * m + r;
       T w = y[i];
       if (W == AtWeights::kRhoZMinusY) w = (rho_scale * a.rho[r]) * z[i] - y[i];
       if (W == AtWeights::kYMinusZ) w = y[i] - z[i];
+      if (a.row_node[r] >= 0) tree[a.row_node[r]] = a.e[r] * w;
       for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
         out[k * n + a.self_cols[p]] += a.self_vals[p] * w;
       if (k + 1 < blocks)
         for (int p = a.prev_ptr[r]; p < a.prev_ptr[r + 1]; ++p)
           out[(k + 1) * n + a.prev_cols[p]] += a.prev_vals[p] * w;
     }
+    if (a.tree.nodes > 0) tree_add_transpose(a, k, tree, out);
+  }
 }
 
-/// Row i = k m + r of A~ x.
+/// Row i = k m + r of A~ x; `tree` holds tree_voltages(a, k, x, .).
 template <class V>
-P2P_HD LaneOf<V> admm_row_product(const AdmmRowsView& a, int blocks, int k, int r, V x) {
+P2P_HD LaneOf<V> admm_row_product(const AdmmRowsView& a, int blocks, int k, int r, V x, V tree) {
   LaneOf<V> acc{};
   for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
     acc += a.self_vals[p] * x[k * a.n + a.self_cols[p]];
   if (k + 1 < blocks)
     for (int p = a.prev_ptr[r]; p < a.prev_ptr[r + 1]; ++p)
       acc += a.prev_vals[p] * x[(k + 1) * a.n + a.prev_cols[p]];
+  if (a.row_node[r] >= 0) acc += a.e[r] * tree[a.row_node[r]];
   return acc;
 }
 
@@ -181,27 +257,30 @@ P2P_HD LaneOf<V> admm_row_product(const AdmmRowsView& a, int blocks, int k, int 
 ///   x <- alpha x~ + (1 - alpha) x
 ///   z^ = alpha A~ x~ + (1 - alpha) z;  z <- clamp(z^ + y / rho, l, u);  y <- y + rho (z^ - z)
 /// `y_prev`, when not null, receives y before its update (for the infeasibility check).
+/// `tree` is scratch of 2 * tree.nodes.
 template <class V>
 P2P_HD void admm_iteration(const AdmmRowsView& a, const FactorView& f, int blocks, double rho_scale,
                            double sigma, double alpha, V x, V xt, V z, V y, V lo, V hi, V y_prev,
-                           bool save_y) {
+                           V tree, bool save_y) {
   const int nh = blocks * a.n, mh = blocks * a.m;
   for (int i = 0; i < nh; ++i) xt[i] = sigma * x[i] - a.q[i];
-  admm_add_at<AtWeights::kRhoZMinusY>(a, blocks, rho_scale, z, y, xt);
+  admm_add_at<AtWeights::kRhoZMinusY>(a, blocks, rho_scale, z, y, xt, tree);
   factor_solve(f, blocks, xt);
   if (save_y)
     for (int i = 0; i < mh; ++i) y_prev[i] = y[i];
   for (int i = 0; i < nh; ++i) x[i] = alpha * xt[i] + (1 - alpha) * x[i];
-  for (int k = 0; k < blocks; ++k)
+  for (int k = 0; k < blocks; ++k) {
+    if (a.tree.nodes > 0) tree_voltages(a, k, xt, tree);
     for (int r = 0; r < a.m; ++r) {
       const int i = k * a.m + r;
       const double rho = rho_scale * a.rho[r];
       const double inv_rho = 1.0 / rho;  // one division per row, not one per env
-      const auto zh = alpha * admm_row_product(a, blocks, k, r, xt) + (1 - alpha) * z[i];
+      const auto zh = alpha * admm_row_product(a, blocks, k, r, xt, tree) + (1 - alpha) * z[i];
       const auto zn = lane_clamp(zh + inv_rho * y[i], lo[i], hi[i]);
       y[i] += rho * (zh - zn);
       z[i] = zn;
     }
+  }
 }
 
 /// Unscaled residuals of one lane (OSQP sections 3.4 and 5.1), for the termination test and
@@ -214,17 +293,19 @@ struct AdmmLaneStats {
 };
 
 /// The products the statistics need, for any lane width: ax = A~ x [blocks * m],
-/// aty = A~' y and atdy = A~'(y - y_prev) [blocks * n].
+/// aty = A~' y and atdy = A~'(y - y_prev) [blocks * n]; `tree` is scratch of 2 * tree.nodes.
 template <class V>
 P2P_HD void admm_check_products(const AdmmRowsView& a, int blocks, V x, V y, V y_prev, V ax, V aty,
-                                V atdy) {
+                                V atdy, V tree) {
   const int nh = blocks * a.n;
-  for (int k = 0; k < blocks; ++k)
-    for (int r = 0; r < a.m; ++r) ax[k * a.m + r] = admm_row_product(a, blocks, k, r, x);
+  for (int k = 0; k < blocks; ++k) {
+    if (a.tree.nodes > 0) tree_voltages(a, k, x, tree);
+    for (int r = 0; r < a.m; ++r) ax[k * a.m + r] = admm_row_product(a, blocks, k, r, x, tree);
+  }
   for (int i = 0; i < nh; ++i) aty[i] = LaneOf<V>{};
   for (int i = 0; i < nh; ++i) atdy[i] = LaneOf<V>{};
-  admm_add_at<AtWeights::kY>(a, blocks, 1.0, y, y, aty);
-  admm_add_at<AtWeights::kYMinusZ>(a, blocks, 1.0, y_prev, y, atdy);
+  admm_add_at<AtWeights::kY>(a, blocks, 1.0, y, y, aty, tree);
+  admm_add_at<AtWeights::kYMinusZ>(a, blocks, 1.0, y_prev, y, atdy, tree);
 }
 
 /// Statistics of one lane (scalar accessors) from the products of admm_check_products.
@@ -266,10 +347,10 @@ P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double i
 }
 
 /// Device vectors of a batch, lane-major (element i of env e at [i * batch + e]): x, xt, atdy
-/// [blocks * n, batch]; the rest [blocks * m, batch]. xt doubles as the A~'y of the statistics
-/// (every iteration rewrites it).
+/// [blocks * n, batch]; tree [2 * tree.nodes, batch] (scratch); the rest [blocks * m, batch].
+/// xt doubles as the A~'y of the statistics (every iteration rewrites it).
 struct AdmmLaneVectors {
-  double *x, *xt, *z, *y, *y_prev, *lo, *hi, *ax, *atdy;
+  double *x, *xt, *z, *y, *y_prev, *lo, *hi, *ax, *atdy, *tree;
 };
 
 P2P_HD Strided<double> lane_of(double* v, int env, int batch) {
@@ -285,7 +366,7 @@ P2P_HD void admm_env_iterations(const AdmmRowsView& rows, const FactorView& f, d
     admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, lane_of(v.x, e, batch),
                    lane_of(v.xt, e, batch), lane_of(v.z, e, batch), lane_of(v.y, e, batch),
                    lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.y_prev, e, batch),
-                   it + 1 == iterations);
+                   lane_of(v.tree, e, batch), it + 1 == iterations);
 }
 
 /// The work of env e's CUDA thread at a check: its residual statistics.
@@ -293,7 +374,7 @@ P2P_HD AdmmLaneStats admm_env_stats(const AdmmRowsView& rows, int batch, int e, 
                                     double inf, const AdmmLaneVectors& v) {
   admm_check_products(rows, blocks, lane_of(v.x, e, batch), lane_of(v.y, e, batch),
                       lane_of(v.y_prev, e, batch), lane_of(v.ax, e, batch), lane_of(v.xt, e, batch),
-                      lane_of(v.atdy, e, batch));
+                      lane_of(v.atdy, e, batch), lane_of(v.tree, e, batch));
   return admm_lane_stats(rows, blocks, inf, lane_of(v.x, e, batch), lane_of(v.z, e, batch),
                          lane_of(v.y, e, batch), lane_of(v.y_prev, e, batch),
                          lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.ax, e, batch),

@@ -30,13 +30,13 @@ ExpertSettings resolve_expert_config(const Config& config);
 struct ExpertPlan {
   int day = 0, t0 = 0;
   AdmmInfo info;
-  AdmmIterate iterate;               // unscaled solution (warm start of the next solve)
-  double objective_cny = 0;          // the optimal operational cost over the horizon
+  AdmmIterate iterate;                    // unscaled solution (warm start of the next solve)
+  double objective_cny = 0;               // the optimal operational cost over the horizon
   std::vector<double> prosumer_cost_cny;  // [A] eqs. (14)-(19), P2P payments included
-  double ac_violation_pu = 0;        // largest AC distance outside [V_min, V_max] (0: none)
-  int dso_rounds = 0;                // re-linearizations performed
-  bool ac_converged = true;          // every step's AC power flow converged
-  ExpertEnvData data;                // day, state and voltage offsets used
+  double ac_violation_pu = 0;             // largest AC distance outside [V_min, V_max] (0: none)
+  int dso_rounds = 0;                     // re-linearizations performed
+  bool ac_converged = true;               // every step's AC power flow converged
+  ExpertEnvData data;                     // day, state and voltage offsets used
 };
 
 /// Where the time of one plan() call went (seconds, wall clock), for the benchmarks.

@@ -21,8 +21,8 @@ class ExpertPolicy {
   /// step about to be played. All envs must be at the same step (they advance in lockstep).
   void act();
 
-  const float* actions() const { return actions_.data(); }        // [B, A, 5] on the backend
-  const double* plan_cost_cny() const { return cost_.data(); }     // [B] on the backend
+  const float* actions() const { return actions_.data(); }      // [B, A, 5] on the backend
+  const double* plan_cost_cny() const { return cost_.data(); }  // [B] on the backend
   const std::vector<ExpertPlan>& plans() const { return plans_; }
   int replans() const { return replans_; }
 

@@ -20,8 +20,19 @@ constexpr double kInfinity = 1e30;  // bounds at or beyond this are infinite (OS
 
 /// Kinds of variables in a block (per prosumer, per unit where it applies). Units: kW, kvar, kWh.
 enum class QpVar : int {
-  kPCdg, kPRdg, kQRdg, kPCharge, kPDischarge, kSoc, kPCl,
-  kPBuy, kPSell, kPP2pBuy, kPP2pSell, kPEx, kQEx
+  kPCdg,
+  kPRdg,
+  kQRdg,
+  kPCharge,
+  kPDischarge,
+  kSoc,
+  kPCl,
+  kPBuy,
+  kPSell,
+  kPP2pBuy,
+  kPP2pSell,
+  kPEx,
+  kQEx
 };
 
 /// Kinds of rows; equality rows get a stiffer ADMM penalty.
@@ -50,17 +61,32 @@ struct QpVarInfo {
 /// the previous one, entries in the next block (the step before in time).
 struct QpRowInfo {
   QpRow kind;
-  int agent = -1, unit = -1;       // what the row is about
-  std::vector<int> buses;          // voltage rows: the buses it bounds (equal sensitivities)
-  std::vector<int> cols;          // local column indices in the row's block
+  int agent = -1, unit = -1;  // what the row is about
+  std::vector<int> buses;     // voltage rows: the buses it bounds (equal sensitivities)
+  std::vector<int> cols;      // local column indices in the row's block
   std::vector<double> vals;
-  std::vector<int> prev_cols;     // local column indices in the previous step's block
+  std::vector<int> prev_cols;  // local column indices in the previous step's block
   std::vector<double> prev_vals;
-  double tie_constant = 0;        // right-hand side of a kTie row
+  double tie_constant = 0;  // right-hand side of a kTie row
   bool equality() const {
     return kind != QpRow::kBound && kind != QpRow::kRamp && kind != QpRow::kInverter &&
            kind != QpRow::kVoltage;
   }
+};
+
+/// The voltage rows as the radial feeder itself (LinDistFlow): the product of a block's
+/// voltage rows with its injections costs O(nodes) instead of O(rows x prosumers):
+///   F_e = sum of the P_EX (Q_EX) of the prosumers below line e          (upward pass)
+///   V_j = sum over the lines e on the path slack -> j of r_e F_P,e + x_e F_Q,e   (downward)
+/// which is sum_i R_ji P_EX,i + X_ji Q_EX,i, R_ji being the resistance the paths to j and i
+/// share. Nodes: the buses on the paths from the slack to the prosumers, parents first.
+struct QpVoltageTree {
+  std::vector<int> parent;   // [T] parent node, -1 for the slack
+  std::vector<double> r, x;  // [T] line from the parent, p.u. per kW (per kvar)
+  std::vector<int> row;      // [T] the node's voltage row (-1: an earlier node has that row)
+  std::vector<int> agent_node, p_ex_col, q_ex_col;  // [A] node and columns of each prosumer
+                                                    // (node -1: at the slack, no effect)
+  int nodes() const { return static_cast<int>(parent.size()); }
 };
 
 /// The structure shared by all envs and all steps.
@@ -81,6 +107,7 @@ struct ExpertQp {
   // Voltage sensitivity of bus j to agent i's P_EX and Q_EX, p.u. per kW: R_ji / kw_per_pu.
   std::vector<double> dv_dp, dv_dq;  // [num_buses, num_agents]
   std::vector<int> voltage_buses;    // buses whose voltage is bounded (all but the slack)
+  QpVoltageTree voltage_tree;        // the kVoltage rows as a tree (the solver's products)
   // Voltage drop at each bus caused by the feeder's other loads at load_pu = 1, p.u. [num_buses].
   std::vector<double> load_voltage_drop_pu;
 
