@@ -29,6 +29,8 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   const int n = qp_.block_vars, m = qp_.block_rows;
   if (settings_.rho <= 0 || settings_.sigma <= 0 || settings_.alpha <= 0 || settings_.alpha >= 2)
     throw Error("expert: need rho > 0, sigma > 0 and 0 < alpha < 2");
+  if (!(settings_.rho_factor_bounds > 0 && settings_.rho_factor_voltage > 0))
+    throw Error("expert: rho_factor_bounds and rho_factor_voltage must be > 0");
   if (settings_.chunk_envs < 1) throw Error("expert: chunk_envs must be >= 1");
   if (settings_.check_every < 1 || settings_.max_iterations < 1)
     throw Error("expert: check_every and max_iterations must be >= 1");
@@ -74,7 +76,10 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   prev_ptr_.assign(1, 0);
   for (int r = 0; r < m; ++r) {
     const QpRowInfo& ri = qp_.rows[r];
-    rho_[r] = ri.equality() ? 1e3 * settings_.rho : settings_.rho;
+    rho_[r] = settings_.rho;
+    if (ri.equality()) rho_[r] *= 1e3;
+    if (ri.kind == QpRow::kBound) rho_[r] *= settings_.rho_factor_bounds;
+    if (ri.kind == QpRow::kVoltage) rho_[r] *= settings_.rho_factor_voltage;
     if (row_node_[r] >= 0) {  // a voltage row the tree computes: no CSR entries
       self_ptr_.push_back(static_cast<int>(self_cols_.size()));
       prev_ptr_.push_back(static_cast<int>(prev_cols_.size()));

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <exception>
 #include <cmath>
+#include <exception>
 
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/error.hpp"
@@ -17,6 +17,8 @@ namespace p2pgrid {
 ExpertSettings resolve_expert_config(const Config& c) {
   ExpertSettings s;
   s.admm.rho = c.number("expert.rho");
+  s.admm.rho_factor_bounds = c.number("expert.rho_factor_bounds");
+  s.admm.rho_factor_voltage = c.number("expert.rho_factor_voltage");
   s.admm.sigma = c.number("expert.sigma");
   s.admm.alpha = c.number("expert.alpha");
   s.admm.eps_abs = c.number("expert.eps_abs");
@@ -93,26 +95,26 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
   std::exception_ptr error;
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(settings_.admm.threads))
   for (int e = 0; e < count; ++e) try {
-    if (envs[e].v_offset_pu.empty())
-      envs[e].v_offset_pu = linear_voltage_offsets(spec_, qp, envs[e].day);
-    expert_bounds(spec_, qp, envs[e], l[e], u[e]);
-    // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
-    // earlier, for the same day (a re-plan) or for another one (the same steps of the env's
-    // previous day: a good guess too, as days resemble each other).
-    // Only a solved plan is a start worth having: the iterates of an infeasible or unfinished
-    // one (|y| growing without bound) would make the next solve worse than a cold one.
-    if (warm && (*warm)[e].t0 <= t0 && (*warm)[e].info.status == SolveStatus::kSolved &&
-        (*warm)[e].iterate.x.size() >= std::size_t(H) * qp.block_vars) {
-      const AdmmIterate& w = (*warm)[e].iterate;
-      it[e].x.assign(w.x.begin(), w.x.begin() + std::size_t(H) * qp.block_vars);
-      it[e].z.assign(w.z.begin(), w.z.begin() + std::size_t(H) * qp.block_rows);
-      it[e].y.assign(w.y.begin(), w.y.begin() + std::size_t(H) * qp.block_rows);
-      it[e].rho_level = w.rho_level;
-    }
-  } catch (...) {
+      if (envs[e].v_offset_pu.empty())
+        envs[e].v_offset_pu = linear_voltage_offsets(spec_, qp, envs[e].day);
+      expert_bounds(spec_, qp, envs[e], l[e], u[e]);
+      // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
+      // earlier, for the same day (a re-plan) or for another one (the same steps of the env's
+      // previous day: a good guess too, as days resemble each other).
+      // Only a solved plan is a start worth having: the iterates of an infeasible or unfinished
+      // one (|y| growing without bound) would make the next solve worse than a cold one.
+      if (warm && (*warm)[e].t0 <= t0 && (*warm)[e].info.status == SolveStatus::kSolved &&
+          (*warm)[e].iterate.x.size() >= std::size_t(H) * qp.block_vars) {
+        const AdmmIterate& w = (*warm)[e].iterate;
+        it[e].x.assign(w.x.begin(), w.x.begin() + std::size_t(H) * qp.block_vars);
+        it[e].z.assign(w.z.begin(), w.z.begin() + std::size_t(H) * qp.block_rows);
+        it[e].y.assign(w.y.begin(), w.y.begin() + std::size_t(H) * qp.block_rows);
+        it[e].rho_level = w.rho_level;
+      }
+    } catch (...) {
 #pragma omp critical(p2pgrid_expert_bounds_error)
-    if (!error) error = std::current_exception();
-  }
+      if (!error) error = std::current_exception();
+    }
   if (error) std::rethrow_exception(error);
   if (timings) timings->bounds_s = seconds_since(t_start);
   t_start = Clock::now();
@@ -250,8 +252,8 @@ void Expert::actions(const ExpertPlan& plan, int t, float* out) const {
       const DeviceUnit& d = spec_.units[u];
       if (d.type == DeviceType::kCdg) pmin += d.p_min_kw, pmax += d.p_max_kw;
       if (d.type == DeviceType::kPv || d.type == DeviceType::kWind) {
-        const double cf = d.type == DeviceType::kPv ? spec_.profiles.pv_cf[idx]
-                                                    : spec_.profiles.wind_cf[idx];
+        const double cf =
+            d.type == DeviceType::kPv ? spec_.profiles.pv_cf[idx] : spec_.profiles.wind_cf[idx];
         avail += d.rating_kw * cf;
         smax += d.s_max_kva;
       }
@@ -344,7 +346,8 @@ nlohmann::json Expert::export_qp(const ExpertEnvData& data_in) const {
   }
   nlohmann::json names = nlohmann::json::array();
   for (std::size_t j = 0; j < n; ++j)
-    names.push_back(qp.var_name(static_cast<int>(j % nb), qp.step_of_block(static_cast<int>(j / nb))));
+    names.push_back(
+        qp.var_name(static_cast<int>(j % nb), qp.step_of_block(static_cast<int>(j / nb))));
   auto bounds = [](const std::vector<double>& b) {
     nlohmann::json out = nlohmann::json::array();
     for (double v : b) out.push_back(v >= kInfinity ? 1e30 : (v <= -kInfinity ? -1e30 : v));
@@ -352,19 +355,23 @@ nlohmann::json Expert::export_qp(const ExpertEnvData& data_in) const {
   };
   nlohmann::json j;
   j["format"] = "osqp-qp";
-  j["convention"] = "minimize 1/2 x'Px + q'x + constant subject to l <= Ax <= u; infinite "
-                    "bounds are +-1e30; P holds the upper triangle (here diagonal) in CSC";
+  j["convention"] =
+      "minimize 1/2 x'Px + q'x + constant subject to l <= Ax <= u; infinite "
+      "bounds are +-1e30; P holds the upper triangle (here diagonal) in CSC";
   j["units"] = "x in kW, kvar and kWh (variable_names); objective in CNY";
   j["day"] = data.day;
   j["t0"] = data.t0;
   j["steps"] = H;
   j["n"] = n;
   j["m"] = m;
-  j["P"] = {{"format", "csc"}, {"triangle", "upper"}, {"shape", {n, n}},
+  j["P"] = {{"format", "csc"},    {"triangle", "upper"},  {"shape", {n, n}},
             {"indptr", p_indptr}, {"indices", p_indices}, {"data", p_data}};
   j["q"] = std::vector<double>(qp.q.begin(), qp.q.begin() + n);
   j["constant"] = qp.constant_per_step_cny * H;
-  j["A"] = {{"format", "csc"}, {"shape", {m, n}}, {"indptr", a_indptr}, {"indices", a_indices},
+  j["A"] = {{"format", "csc"},
+            {"shape", {m, n}},
+            {"indptr", a_indptr},
+            {"indices", a_indices},
             {"data", a_data}};
   j["l"] = bounds(l);
   j["u"] = bounds(u);

@@ -191,6 +191,10 @@ TEST(ExpertAdmm, SettingsOutOfRangeAreErrorsThatNameThem) {
   s = AdmmSettings{};
   s.alpha = 2;
   EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("0 < alpha < 2"), std::string::npos);
+  s = AdmmSettings{};
+  s.rho_factor_voltage = 0;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("rho_factor_voltage must be > 0"),
+            std::string::npos);
   Config c = Config::defaults();
   c.set("expert.chunk_envs=0");
   EXPECT_NE(test::error_of([&] { resolve_expert_config(c); }).find("expert.chunk_envs"),
