@@ -14,6 +14,14 @@
 
 #include "p2pgrid/core/hd.hpp"
 
+// The functions an iteration is made of are inlined into one on the CPU, so that ExpertAdmm's
+// per-ISA clones of the iteration (admm.cpp) compile all of it for their instruction set.
+#if defined(__CUDACC__) || !defined(__GNUC__)
+#define P2P_ADMM_INLINE
+#else
+#define P2P_ADMM_INLINE __attribute__((always_inline))
+#endif
+
 namespace p2pgrid {
 
 #if !defined(__CUDACC__)
@@ -121,7 +129,7 @@ using LaneOf = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<V>
 
 /// Solves (L L') x = b in place on the leading `blocks` blocks.
 template <class V>
-P2P_HD void factor_solve(const FactorView& f, int blocks, V x) {
+P2P_HD P2P_ADMM_INLINE void factor_solve(const FactorView& f, int blocks, V x) {
   using T = LaneOf<V>;
   const int n = f.n, nl = f.num_links;
   for (int k = 0; k < blocks; ++k) {  // forward: L y = b
@@ -163,7 +171,7 @@ P2P_HD void factor_solve(const FactorView& f, int blocks, V x) {
 /// the injections in x: s[t] = V_t (unscaled, p.u.) for every node; s[nodes + t] is scratch.
 /// A tree row's product is then e_r s[row_node[r]] (admm_row_product).
 template <class V>
-P2P_HD void tree_voltages(const AdmmRowsView& a, int k, V x, V s) {
+P2P_HD P2P_ADMM_INLINE void tree_voltages(const AdmmRowsView& a, int k, V x, V s) {
   using T = LaneOf<V>;
   const AdmmTreeView& t = a.tree;
   const int nt = t.nodes;
@@ -189,7 +197,7 @@ P2P_HD void tree_voltages(const AdmmRowsView& a, int k, V x, V s) {
 /// out += A~' w over the tree rows of block k, given s[t] = e_r w_r at the node of each tree
 /// row (0 at the others): the transpose of tree_voltages (sums up the tree, then down).
 template <class V>
-P2P_HD void tree_add_transpose(const AdmmRowsView& a, int k, V s, V out) {
+P2P_HD P2P_ADMM_INLINE void tree_add_transpose(const AdmmRowsView& a, int k, V s, V out) {
   using T = LaneOf<V>;
   const AdmmTreeView& t = a.tree;
   const int nt = t.nodes;
@@ -217,8 +225,8 @@ enum class AtWeights { kRhoZMinusY, kY, kYMinusZ };  // rho_scale rho z - y | y 
 
 /// out += A~' w on the leading `blocks` blocks; `tree` is scratch of 2 * tree.nodes.
 template <AtWeights W, class V>
-P2P_HD void admm_add_at(const AdmmRowsView& a, int blocks, double rho_scale, V z, V y, V out,
-                        V tree) {
+P2P_HD P2P_ADMM_INLINE void admm_add_at(const AdmmRowsView& a, int blocks, double rho_scale, V z,
+                                        V y, V out, V tree) {
   using T = LaneOf<V>;
   const int n = a.n, m = a.m;
   for (int k = 0; k < blocks; ++k) {
@@ -241,7 +249,8 @@ P2P_HD void admm_add_at(const AdmmRowsView& a, int blocks, double rho_scale, V z
 
 /// Row i = k m + r of A~ x; `tree` holds tree_voltages(a, k, x, .).
 template <class V>
-P2P_HD LaneOf<V> admm_row_product(const AdmmRowsView& a, int blocks, int k, int r, V x, V tree) {
+P2P_HD P2P_ADMM_INLINE LaneOf<V> admm_row_product(const AdmmRowsView& a, int blocks, int k, int r,
+                                                  V x, V tree) {
   LaneOf<V> acc{};
   for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
     acc += a.self_vals[p] * x[k * a.n + a.self_cols[p]];
@@ -259,9 +268,9 @@ P2P_HD LaneOf<V> admm_row_product(const AdmmRowsView& a, int blocks, int k, int 
 /// `y_prev`, when not null, receives y before its update (for the infeasibility check).
 /// `tree` is scratch of 2 * tree.nodes.
 template <class V>
-P2P_HD void admm_iteration(const AdmmRowsView& a, const FactorView& f, int blocks, double rho_scale,
-                           double sigma, double alpha, V x, V xt, V z, V y, V lo, V hi, V y_prev,
-                           V tree, bool save_y) {
+P2P_HD P2P_ADMM_INLINE void admm_iteration(const AdmmRowsView& a, const FactorView& f, int blocks,
+                                           double rho_scale, double sigma, double alpha, V x, V xt,
+                                           V z, V y, V lo, V hi, V y_prev, V tree, bool save_y) {
   const int nh = blocks * a.n, mh = blocks * a.m;
   for (int i = 0; i < nh; ++i) xt[i] = sigma * x[i] - a.q[i];
   admm_add_at<AtWeights::kRhoZMinusY>(a, blocks, rho_scale, z, y, xt, tree);
@@ -295,8 +304,8 @@ struct AdmmLaneStats {
 /// The products the statistics need, for any lane width: ax = A~ x [blocks * m],
 /// aty = A~' y and atdy = A~'(y - y_prev) [blocks * n]; `tree` is scratch of 2 * tree.nodes.
 template <class V>
-P2P_HD void admm_check_products(const AdmmRowsView& a, int blocks, V x, V y, V y_prev, V ax, V aty,
-                                V atdy, V tree) {
+P2P_HD P2P_ADMM_INLINE void admm_check_products(const AdmmRowsView& a, int blocks, V x, V y,
+                                                V y_prev, V ax, V aty, V atdy, V tree) {
   const int nh = blocks * a.n;
   for (int k = 0; k < blocks; ++k) {
     if (a.tree.nodes > 0) tree_voltages(a, k, x, tree);
