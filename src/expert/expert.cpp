@@ -151,17 +151,22 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
   PowerFlowSettings pfs = powerflow_.settings;
   // On the env's backend (its power flows of every env and step in one batch), in float64.
   auto solver = make_powerflow_solver(feeder_, powerflow_.backend, pfs);
+  // Round 0 checks every plan; each later round checks only the plans re-solved in the round
+  // before (the others did not change).
+  std::vector<int> checked(plans.size());
+  for (std::size_t e = 0; e < plans.size(); ++e) checked[e] = static_cast<int>(e);
   for (int round = 0;; ++round) {
-    // AC power flow of every (env, step) of every plan, in one batch.
-    const int count = static_cast<int>(plans.size());
+    // AC power flow of every (env, step) of the checked plans, in one batch.
+    const int count = static_cast<int>(checked.size());
     const int batch = count * H;
     std::vector<double> p(std::size_t(batch) * nbus), q(p.size());
-    for (int e = 0; e < count; ++e)
+    for (int i = 0; i < count; ++i)
       for (int k = 0; k < H; ++k) {
+        const int e = checked[i];
         const int t = qp.step_of_block(k);
         const double lp = spec_.profiles.load_pu[std::size_t(plans[e].day) * kStepsPerDay + t];
-        double* pe = p.data() + (std::size_t(e) * H + k) * nbus;
-        double* qe = q.data() + (std::size_t(e) * H + k) * nbus;
+        double* pe = p.data() + (std::size_t(i) * H + k) * nbus;
+        double* qe = q.data() + (std::size_t(i) * H + k) * nbus;
         for (int b = 0; b < nbus; ++b) {
           pe[b] = -net.p_load_kw[b] * spec_.feeder_load_scale * lp / kw_per_pu;
           qe[b] = -net.q_load_kvar[b] * spec_.feeder_load_scale * lp / kw_per_pu;
@@ -173,13 +178,13 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
         }
       }
     const PowerFlowResult r = solve_power_flow(*solver, feeder_, Precision::kFloat64, batch, p, q);
-    bool any_round = false;
-    for (int e = 0; e < count; ++e) {
-      ExpertPlan& plan = plans[e];
+    std::vector<int> redo;  // plans re-linearized in this round
+    for (int i = 0; i < count; ++i) {
+      ExpertPlan& plan = plans[checked[i]];
       double worst = 0;
       bool converged = true;
       for (int k = 0; k < H; ++k) {
-        const std::size_t env = std::size_t(e) * H + k;
+        const std::size_t env = std::size_t(i) * H + k;
         converged &= r.converged[env] != 0;
         for (int j : qp.voltage_buses) {
           const double v = r.vm_pu[env * nbus + j];
@@ -188,13 +193,12 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
       }
       plan.ac_violation_pu = std::max(worst, 0.0);
       plan.ac_converged = converged;
-      plan.dso_rounds = round;
       if (plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
           round < settings_.dso_rounds && plan.info.status == SolveStatus::kSolved) {
         // Re-linearize: shift each offset by the AC error of the linear model at this point.
         for (int k = 0; k < H; ++k) {
           const int t = qp.step_of_block(k);
-          const std::size_t env = std::size_t(e) * H + k;
+          const std::size_t env = std::size_t(i) * H + k;
           const double* x = plan.iterate.x.data() + std::size_t(k) * n;
           for (int j : qp.voltage_buses) {
             double v_lin = plan.data.v_offset_pu[std::size_t(t) * nbus + j];
@@ -204,16 +208,12 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
             plan.data.v_offset_pu[std::size_t(t) * nbus + j] += r.vm_pu[env * nbus + j] - v_lin;
           }
         }
-        any_round = true;
+        plan.dso_rounds = round + 1;
+        redo.push_back(checked[i]);
       }
     }
-    if (!any_round) return;
+    if (redo.empty()) return;
     // Re-solve the plans that were re-linearized, warm-started.
-    std::vector<int> redo;
-    for (int e = 0; e < count; ++e)
-      if (plans[e].dso_rounds == round && plans[e].ac_violation_pu > settings_.dso_tolerance_pu &&
-          plans[e].ac_converged && plans[e].info.status == SolveStatus::kSolved)
-        redo.push_back(e);
     std::vector<std::vector<double>> l(redo.size()), u(redo.size());
     std::vector<AdmmIterate> it(redo.size());
     for (std::size_t i = 0; i < redo.size(); ++i) {
@@ -229,6 +229,7 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
       plan.iterate = std::move(it[i]);
       plan.objective_cny = info[i].objective_cny;
     }
+    checked = std::move(redo);
   }
 }
 

@@ -402,6 +402,28 @@ TEST(Expert, RejectsEnvsAtDifferentStepsAndWarmStartsOfTheWrongSize) {
   }
 }
 
+TEST(Expert, OnlyPlansThatBreakAVoltageLimitAreRelinearized) {
+  // Day 305's linear plan breaks a voltage limit in the AC power flow by 2e-3 p.u. (beyond the
+  // 1e-3 tolerance); day 306's stays within it. The DSO re-linearizes and re-solves the first
+  // only, and each plan counts its own re-linearizations.
+  const Expert expert(test::default_env_spec(), resolve_expert_config(Config::defaults()),
+                      test::default_cpu_powerflow());
+  const std::vector<ExpertPlan> plans =
+      expert.plan({expert.initial_data(305), expert.initial_data(306)});
+  const double tolerance = expert.settings().dso_tolerance_pu;
+  EXPECT_GE(plans[0].dso_rounds, 1);
+  EXPECT_LE(plans[0].ac_violation_pu, tolerance);
+  EXPECT_EQ(plans[1].dso_rounds, 0);
+  EXPECT_LE(plans[1].ac_violation_pu, tolerance);
+  for (const ExpertPlan& p : plans) EXPECT_EQ(p.info.status, SolveStatus::kSolved);
+  // Without DSO rounds day 305's violation stays (what the rounds are for).
+  Config c = Config::defaults();
+  c.set("expert.dso_rounds=0");
+  const Expert linear_only(test::default_env_spec(), resolve_expert_config(c),
+                           test::default_cpu_powerflow());
+  EXPECT_GT(linear_only.plan({linear_only.initial_data(305)})[0].ac_violation_pu, tolerance);
+}
+
 TEST(Expert, ImpossibleVoltageLimitsAreNotReportedSolved) {
   // Every bus above 1.2 p.u. with the slack at 1.0: no injection the prosumers can make
   // reaches it. Without DSO rounds the linear model is the whole story.
