@@ -30,6 +30,13 @@ __global__ void admm_iterations_kernel(AdmmRowsView rows, const FactorView* view
                       alpha, iterations, v);
 }
 
+__global__ void admm_rhs_kernel(AdmmRowsView rows, const int* group_level, const std::uint8_t* done,
+                                int batch, int blocks, double sigma, AdmmLaneVectors v) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= batch || done[e]) return;
+  admm_env_rhs(rows, ldexp(1.0, group_level[e / kAdmmGroup]), batch, e, blocks, sigma, v);
+}
+
 __global__ void admm_stats_kernel(AdmmRowsView rows, const std::uint8_t* done, int batch,
                                   int blocks, double inf, AdmmLaneVectors v, AdmmLaneStats* stats) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
@@ -60,6 +67,12 @@ void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, con
                           double alpha, int iterations, const AdmmLaneVectors& v) {
   admm_iterations_kernel<<<blocks_of(batch), kThreads>>>(rows, views, group_level, done, batch,
                                                          blocks, sigma, alpha, iterations, v);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
+                   int batch, int blocks, double sigma, const AdmmLaneVectors& v) {
+  admm_rhs_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, done, batch, blocks, sigma, v);
   P2P_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -374,9 +374,9 @@ using GroupPack = LanePack<kAdmmGroup>;
 P2P_ISA_CLONES void group_iteration(const AdmmRowsView& rows, const FactorView& f, int blocks,
                                     double rho_scale, double sigma, double alpha, GroupPack* x,
                                     GroupPack* xt, GroupPack* z, GroupPack* y, GroupPack* lo,
-                                    GroupPack* hi, GroupPack* y_prev, GroupPack* tree,
-                                    bool save_y) {
-  admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, x, xt, z, y, lo, hi, y_prev, tree,
+                                    GroupPack* hi, GroupPack* y_prev, GroupPack* rhs,
+                                    GroupPack* tree, bool save_y) {
+  admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, x, xt, z, y, lo, hi, y_prev, rhs, tree,
                  save_y);
 }
 
@@ -401,7 +401,7 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
   constexpr int G = kAdmmGroup;
   using Pack = LanePack<G>;
   std::vector<Pack> x(nh), xt(nh), z(mh), y(mh), y_prev(mh), lo(mh), hi(mh), ax(mh), aty(nh),
-      atdy(nh), tree(2 * std::size_t(tree_nodes_));
+      atdy(nh), rhs(nh), tree(4 * std::size_t(tree_nodes_));
   auto lane = [](std::vector<Pack>& v, int g) {
     return Strided<double>{reinterpret_cast<double*>(v.data()) + g, G};
   };
@@ -428,6 +428,13 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
   const AdmmRowsView rows = rows_view();
   int level = initial_rho_level(blocks, starts), last_rho_update = 0;
   std::shared_ptr<const BlockTridiagonalCholesky> kkt = factor_at(level);
+  // The iterations keep the next rhs up to date; a new start or a new rho needs it afresh (the
+  // same arithmetic, so a lane's iterates do not depend on its neighbours' refills).
+  auto refresh_rhs = [&] {
+    admm_rhs(rows, blocks, rho_scale_of_level(level), s.sigma, x.data(), z.data(), y.data(),
+             rhs.data(), tree.data());
+  };
+  refresh_rhs();
   auto finish = [&](int g, SolveStatus status) {  // a lane's result is taken when it terminates
     const int e = env[g];
     AdmmInfo& inf = info[e];
@@ -456,12 +463,13 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
     }
     group_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha,
                     x.data(), xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(),
-                    tree.data(), check);
+                    rhs.data(), tree.data(), check);
     if (!check) continue;
     group_check_products(rows, blocks, x.data(), y.data(), y_prev.data(), ax.data(), aty.data(),
                          atdy.data(), tree.data());
     double log_ratio_sum = 0;
     int ratio_count = 0;
+    bool changed = false;  // a lane refilled or rho moved: the rhs is recomputed
     for (int g = 0; g < G; ++g) {
       if (env[g] < 0 || !due(g)) continue;
       const AdmmLaneStats st = admm_lane_stats(
@@ -473,8 +481,10 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
       double log_ratio = 0;
       if (detail::admm_log_ratio(st, &log_ratio)) log_ratio_sum += log_ratio, ++ratio_count;
       const SolveStatus status = detail::admm_lane_status(s, st);
-      if (status != SolveStatus::kMaxIterations || lane_iter[g] >= s.max_iterations)
+      if (status != SolveStatus::kMaxIterations || lane_iter[g] >= s.max_iterations) {
         finish(g, status);  // and the lane takes the chunk's next env, if any
+        changed |= env[g] >= 0;
+      }
     }
     int still_running = 0;
     for (int g = 0; g < G; ++g) still_running += env[g] >= 0;
@@ -485,8 +495,10 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
         level = next;
         kkt = factor_at(level);
         last_rho_update = iter;
+        changed = true;
       }
     }
+    if (changed) refresh_rhs();
   }
 }
 

@@ -145,11 +145,11 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
   const auto cuda = Backend::kCuda;
   const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B;
   // ax [blocks * m, B] doubles as the staging buffer of every transpose (sized for both).
-  DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), atdy(cuda, nb), z(cuda, mb), y(cuda, mb),
-      y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, std::max(nb, mb)),
-      tree(cuda, std::max<std::size_t>(2 * std::size_t(state->rows.tree.nodes) * B, 1));
-  const AdmmLaneVectors v{x.data(),  xt.data(), z.data(),  y.data(),    y_prev.data(),
-                          lo.data(), hi.data(), ax.data(), atdy.data(), tree.data()};
+  DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), rhs(cuda, nb), atdy(cuda, nb), z(cuda, mb),
+      y(cuda, mb), y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, std::max(nb, mb)),
+      tree(cuda, std::max<std::size_t>(4 * std::size_t(state->rows.tree.nodes) * B, 1));
+  const AdmmLaneVectors v{x.data(),  xt.data(), rhs.data(), z.data(),    y.data(),   y_prev.data(),
+                          lo.data(), hi.data(), ax.data(),  atdy.data(), tree.data()};
   {  // Bounds and starts, staged env-major on the host and transposed on the device.
     NvtxRange load("expert.admm_cuda.load");
     std::vector<double> h_lo(mb), h_hi(mb), h_x(nb), h_z(mb), h_y(mb);
@@ -188,6 +188,7 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
   DeviceBuffer<AdmmLaneStats> d_stats(cuda, B);
   d_level.copy_from_host(level.data(), groups);
   d_done.copy_from_host(done.data(), B);
+  cuda_admm_rhs(state->rows, d_level.data(), d_done.data(), B, blocks, s.sigma, v);
   int iter = 0, active = B;
   while (active > 0 && iter < s.max_iterations) {
     // Iterate up to the next check (every check_every iterations and at the last one).
@@ -197,6 +198,7 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     iter = next;
     cuda_admm_stats(state->rows, d_done.data(), B, blocks, kInfinity, v, d_stats.data());
     d_stats.copy_to_host(stats.data(), B);  // synchronizes
+    bool rho_changed = false;  // the iterations' rhs is then recomputed with the new rho
     for (int g = 0; g < groups; ++g) {
       double log_ratio_sum = 0;
       int ratio_count = 0, running = 0;
@@ -226,11 +228,14 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
           state->ensure_level(nl);
           level[g] = nl;
           last_update[g] = iter;
+          rho_changed = true;
         }
       }
     }
     d_level.copy_from_host(level.data(), groups);
     d_done.copy_from_host(done.data(), B);
+    if (rho_changed)
+      cuda_admm_rhs(state->rows, d_level.data(), d_done.data(), B, blocks, s.sigma, v);
   }
   for (int e = 0; e < B; ++e)
     if (!done[e]) iterates[e].rho_level = level[e / kAdmmGroup];

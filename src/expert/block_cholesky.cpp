@@ -127,7 +127,10 @@ FactorView BlockTridiagonalCholesky::view() const {
 void BlockTridiagonalCholesky::solve(int blocks, int cols, double* x) const {
   if (blocks < 0 || blocks > num_blocks_) throw Error("block Cholesky: horizon out of range");
   const FactorView f = view();
-  for (int c = 0; c < cols; ++c) factor_solve(f, blocks, Strided<double>{x + c, cols});
+  for (int c = 0; c < cols; ++c) {
+    const Strided<double> column{x + c, cols};
+    factor_solve(f, blocks, column, column);
+  }
 }
 
 }  // namespace p2pgrid

@@ -1,8 +1,8 @@
 // Host twins of the CUDA runtime wrappers (cuda_api.hpp) and of the expert's CUDA launchers
 // (admm_cuda.hpp), for the emulation test (tests/CMakeLists.txt): each launcher runs the same
-// per-env function as its kernel (admm_env_iterations, admm_env_stats) in a host loop over envs,
-// so CI, which has no GPU, runs the CUDA driver (src/expert/admm_cuda_driver.cpp) for real.
-// "Device" memory is host memory filled with NaN bytes, so that a read of anything the driver
+// per-env function as its kernel (admm_env_iterations, admm_env_rhs, admm_env_stats) in a host loop
+// over envs, so CI, which has no GPU, runs the CUDA driver (src/expert/admm_cuda_driver.cpp) for
+// real. "Device" memory is host memory filled with NaN bytes, so that a read of anything the driver
 // did not write shows up.
 #include <cmath>
 #include <cstdlib>
@@ -46,6 +46,14 @@ void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, con
     admm_env_iterations(rows, f, std::ldexp(1.0, level), batch, e, blocks, sigma, alpha, iterations,
                         v);
   }
+}
+
+void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
+                   int batch, int blocks, double sigma, const AdmmLaneVectors& v) {
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e)
+    if (!done[e])
+      admm_env_rhs(rows, std::ldexp(1.0, group_level[e / kAdmmGroup]), batch, e, blocks, sigma, v);
 }
 
 void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int batch, int blocks,

@@ -17,6 +17,10 @@ void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, con
                           const std::uint8_t* done, int batch, int blocks, double sigma,
                           double alpha, int iterations, const AdmmLaneVectors& v);
 
+/// The rhs of the next iteration (admm_env_rhs) of every env whose done flag is 0, at its
+/// group's rho level: after the start and after rho changes.
+void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
+                   int batch, int blocks, double sigma, const AdmmLaneVectors& v);
 /// The residual statistics of every running env into stats[batch].
 void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int batch, int blocks,
                      double inf, const AdmmLaneVectors& v, AdmmLaneStats* stats);

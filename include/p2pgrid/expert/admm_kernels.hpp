@@ -127,13 +127,24 @@ struct FactorView {
 template <class V>
 using LaneOf = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<V>()[0])>>;
 
-/// Solves (L L') x = b in place on the leading `blocks` blocks.
+/// The accessor of the elements from `offset` on.
+template <class T>
+P2P_HD T* lane_offset(T* v, int offset) {
+  return v + offset;
+}
+P2P_HD Strided<double> lane_offset(Strided<double> v, int offset) {
+  return Strided<double>{v.ptr + static_cast<long long>(offset) * v.stride, v.stride};
+}
+
+/// Solves (L L') x = b on the leading `blocks` blocks (b is read, x written; they may be the
+/// same vector).
 template <class V>
-P2P_HD P2P_ADMM_INLINE void factor_solve(const FactorView& f, int blocks, V x) {
+P2P_HD P2P_ADMM_INLINE void factor_solve(const FactorView& f, int blocks, V b, V x) {
   using T = LaneOf<V>;
   const int n = f.n, nl = f.num_links;
   for (int k = 0; k < blocks; ++k) {  // forward: L y = b
     const int o = k * n;
+    for (int i = 0; i < n; ++i) x[o + i] = b[o + i];  // in cache for the sweep below
     if (k > 0) {
       const int* sp = f.sub_ptr + (k - 1) * (nl + 1);
       for (int r = 0; r < nl; ++r) {
@@ -221,12 +232,12 @@ P2P_HD P2P_ADMM_INLINE void tree_add_transpose(const AdmmRowsView& a, int k, V s
 }
 
 /// Weights of a product A~' w.
-enum class AtWeights { kRhoZMinusY, kY, kYMinusZ };  // rho_scale rho z - y | y | y - z
+enum class AtWeights { kY, kYMinusZ };  // y | y - z
 
 /// out += A~' w on the leading `blocks` blocks; `tree` is scratch of 2 * tree.nodes.
 template <AtWeights W, class V>
-P2P_HD P2P_ADMM_INLINE void admm_add_at(const AdmmRowsView& a, int blocks, double rho_scale, V z,
-                                        V y, V out, V tree) {
+P2P_HD P2P_ADMM_INLINE void admm_add_at(const AdmmRowsView& a, int blocks, V z, V y, V out,
+                                        V tree) {
   using T = LaneOf<V>;
   const int n = a.n, m = a.m;
   for (int k = 0; k < blocks; ++k) {
@@ -234,7 +245,6 @@ P2P_HD P2P_ADMM_INLINE void admm_add_at(const AdmmRowsView& a, int blocks, doubl
     for (int r = 0; r < m; ++r) {
       const int i = k * m + r;
       T w = y[i];
-      if (W == AtWeights::kRhoZMinusY) w = (rho_scale * a.rho[r]) * z[i] - y[i];
       if (W == AtWeights::kYMinusZ) w = y[i] - z[i];
       if (a.row_node[r] >= 0) tree[a.row_node[r]] = a.e[r] * w;
       for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
@@ -261,35 +271,83 @@ P2P_HD P2P_ADMM_INLINE LaneOf<V> admm_row_product(const AdmmRowsView& a, int blo
   return acc;
 }
 
-/// One ADMM iteration (OSQP Algorithm 1, steps 3-6) of the lanes behind the accessors:
-///   x~ solves (P~ + sigma I + A~' rho A~) x~ = sigma x - q~ + A~'(rho z - y)   (into xt)
+/// Block k's share of a rows pass: (kUpdate) x <- alpha x~ + (1 - alpha) x, then
+/// rhs = sigma x - q~ (the rows add A~'(rho z - y) after).
+template <bool kUpdate, class V>
+P2P_HD P2P_ADMM_INLINE void admm_start_block(const AdmmRowsView& a, int k, double sigma,
+                                             double alpha, V x, V xt, V rhs) {
+  for (int j = 0; j < a.n; ++j) {
+    const int i = k * a.n + j;
+    if (kUpdate) x[i] = alpha * xt[i] + (1 - alpha) * x[i];
+    rhs[i] = sigma * x[i] - a.q[i];
+  }
+}
+
+/// One pass over the rows, block by block, so that every row's data is loaded once per
+/// iteration: with kUpdate, the end of an ADMM iteration (OSQP Algorithm 1, steps 4-6)
 ///   x <- alpha x~ + (1 - alpha) x
 ///   z^ = alpha A~ x~ + (1 - alpha) z;  z <- clamp(z^ + y / rho, l, u);  y <- y + rho (z^ - z)
-/// `y_prev`, when not null, receives y before its update (for the infeasibility check).
-/// `tree` is scratch of 2 * tree.nodes.
+/// and, with or without, the right-hand side of the next iteration's KKT solve
+///   rhs = sigma x - q~ + A~'(rho z - y).
+/// `tree` is scratch of 4 * tree.nodes (voltages, then weights). Without kUpdate, xt, lo and
+/// hi are not read.
+template <bool kUpdate, class V>
+P2P_HD P2P_ADMM_INLINE void admm_rows_pass(const AdmmRowsView& a, int blocks, double rho_scale,
+                                           double sigma, double alpha, V x, V xt, V z, V y, V lo,
+                                           V hi, V rhs, V tree) {
+  using T = LaneOf<V>;
+  const int n = a.n, m = a.m, nt = a.tree.nodes;
+  const V volts = tree, weights = lane_offset(tree, 2 * nt);
+  admm_start_block<kUpdate>(a, 0, sigma, alpha, x, xt, rhs);
+  for (int k = 0; k < blocks; ++k) {
+    // Rows of block k reach into block k + 1 (the step before): start it first.
+    if (k + 1 < blocks) admm_start_block<kUpdate>(a, k + 1, sigma, alpha, x, xt, rhs);
+    if (kUpdate && nt > 0) tree_voltages(a, k, xt, volts);
+    for (int t = 0; t < nt; ++t) weights[t] = T{};
+    for (int r = 0; r < m; ++r) {
+      const int i = k * m + r;
+      const double rho = rho_scale * a.rho[r];
+      if (kUpdate) {
+        const double inv_rho = 1.0 / rho;  // one division per row, not one per env
+        const auto zh = alpha * admm_row_product(a, blocks, k, r, xt, volts) + (1 - alpha) * z[i];
+        const auto zn = lane_clamp(zh + inv_rho * y[i], lo[i], hi[i]);
+        y[i] += rho * (zh - zn);
+        z[i] = zn;
+      }
+      const T w = rho * z[i] - y[i];
+      if (a.row_node[r] >= 0) weights[a.row_node[r]] = a.e[r] * w;
+      for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
+        rhs[k * n + a.self_cols[p]] += a.self_vals[p] * w;
+      if (k + 1 < blocks)
+        for (int p = a.prev_ptr[r]; p < a.prev_ptr[r + 1]; ++p)
+          rhs[(k + 1) * n + a.prev_cols[p]] += a.prev_vals[p] * w;
+    }
+    if (nt > 0) tree_add_transpose(a, k, weights, rhs);
+  }
+}
+
+/// rhs = sigma x - q~ + A~'(rho z - y) from the current iterates: before the first iteration,
+/// and after a lane was refilled or rho changed (the iterations keep it up to date otherwise,
+/// with the same arithmetic).
+template <class V>
+P2P_HD P2P_ADMM_INLINE void admm_rhs(const AdmmRowsView& a, int blocks, double rho_scale,
+                                     double sigma, V x, V z, V y, V rhs, V tree) {
+  admm_rows_pass<false>(a, blocks, rho_scale, sigma, 0.0, x, x, z, y, z, z, rhs, tree);
+}
+
+/// One ADMM iteration (OSQP Algorithm 1, steps 3-6) of the lanes behind the accessors:
+///   x~ solves (P~ + sigma I + A~' rho A~) x~ = rhs   (into xt)
+/// then admm_rows_pass (the updates, and the next rhs). `y_prev` receives y before its update
+/// when save_y (for the infeasibility check).
 template <class V>
 P2P_HD P2P_ADMM_INLINE void admm_iteration(const AdmmRowsView& a, const FactorView& f, int blocks,
                                            double rho_scale, double sigma, double alpha, V x, V xt,
-                                           V z, V y, V lo, V hi, V y_prev, V tree, bool save_y) {
-  const int nh = blocks * a.n, mh = blocks * a.m;
-  for (int i = 0; i < nh; ++i) xt[i] = sigma * x[i] - a.q[i];
-  admm_add_at<AtWeights::kRhoZMinusY>(a, blocks, rho_scale, z, y, xt, tree);
-  factor_solve(f, blocks, xt);
+                                           V z, V y, V lo, V hi, V y_prev, V rhs, V tree,
+                                           bool save_y) {
+  factor_solve(f, blocks, rhs, xt);
   if (save_y)
-    for (int i = 0; i < mh; ++i) y_prev[i] = y[i];
-  for (int i = 0; i < nh; ++i) x[i] = alpha * xt[i] + (1 - alpha) * x[i];
-  for (int k = 0; k < blocks; ++k) {
-    if (a.tree.nodes > 0) tree_voltages(a, k, xt, tree);
-    for (int r = 0; r < a.m; ++r) {
-      const int i = k * a.m + r;
-      const double rho = rho_scale * a.rho[r];
-      const double inv_rho = 1.0 / rho;  // one division per row, not one per env
-      const auto zh = alpha * admm_row_product(a, blocks, k, r, xt, tree) + (1 - alpha) * z[i];
-      const auto zn = lane_clamp(zh + inv_rho * y[i], lo[i], hi[i]);
-      y[i] += rho * (zh - zn);
-      z[i] = zn;
-    }
-  }
+    for (int i = 0; i < blocks * a.m; ++i) y_prev[i] = y[i];
+  admm_rows_pass<true>(a, blocks, rho_scale, sigma, alpha, x, xt, z, y, lo, hi, rhs, tree);
 }
 
 /// Unscaled residuals of one lane (OSQP sections 3.4 and 5.1), for the termination test and
@@ -313,8 +371,8 @@ P2P_HD P2P_ADMM_INLINE void admm_check_products(const AdmmRowsView& a, int block
   }
   for (int i = 0; i < nh; ++i) aty[i] = LaneOf<V>{};
   for (int i = 0; i < nh; ++i) atdy[i] = LaneOf<V>{};
-  admm_add_at<AtWeights::kY>(a, blocks, 1.0, y, y, aty, tree);
-  admm_add_at<AtWeights::kYMinusZ>(a, blocks, 1.0, y_prev, y, atdy, tree);
+  admm_add_at<AtWeights::kY>(a, blocks, y, y, aty, tree);
+  admm_add_at<AtWeights::kYMinusZ>(a, blocks, y_prev, y, atdy, tree);
 }
 
 /// Statistics of one lane (scalar accessors) from the products of admm_check_products.
@@ -355,11 +413,11 @@ P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double i
   return s;
 }
 
-/// Device vectors of a batch, lane-major (element i of env e at [i * batch + e]): x, xt, atdy
-/// [blocks * n, batch]; tree [2 * tree.nodes, batch] (scratch); the rest [blocks * m, batch].
-/// xt doubles as the A~'y of the statistics (every iteration rewrites it).
+/// Device vectors of a batch, lane-major (element i of env e at [i * batch + e]): x, xt, rhs,
+/// atdy [blocks * n, batch]; tree [4 * tree.nodes, batch] (scratch); the rest
+/// [blocks * m, batch]. xt doubles as the A~'y of the statistics (every iteration rewrites it).
 struct AdmmLaneVectors {
-  double *x, *xt, *z, *y, *y_prev, *lo, *hi, *ax, *atdy, *tree;
+  double *x, *xt, *rhs, *z, *y, *y_prev, *lo, *hi, *ax, *atdy, *tree;
 };
 
 P2P_HD Strided<double> lane_of(double* v, int env, int batch) {
@@ -375,7 +433,15 @@ P2P_HD void admm_env_iterations(const AdmmRowsView& rows, const FactorView& f, d
     admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, lane_of(v.x, e, batch),
                    lane_of(v.xt, e, batch), lane_of(v.z, e, batch), lane_of(v.y, e, batch),
                    lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.y_prev, e, batch),
-                   lane_of(v.tree, e, batch), it + 1 == iterations);
+                   lane_of(v.rhs, e, batch), lane_of(v.tree, e, batch), it + 1 == iterations);
+}
+
+/// The work of env e's CUDA thread when its start or its rho level changed: the rhs of its next
+/// iteration (admm_rhs).
+P2P_HD void admm_env_rhs(const AdmmRowsView& rows, double rho_scale, int batch, int e, int blocks,
+                         double sigma, const AdmmLaneVectors& v) {
+  admm_rhs(rows, blocks, rho_scale, sigma, lane_of(v.x, e, batch), lane_of(v.z, e, batch),
+           lane_of(v.y, e, batch), lane_of(v.rhs, e, batch), lane_of(v.tree, e, batch));
 }
 
 /// The work of env e's CUDA thread at a check: its residual statistics.
