@@ -101,7 +101,22 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
 
 void ExpertAdmm::build_voltage_tree() {
   const QpVoltageTree& t = qp_.voltage_tree;
-  const int nt = t.nodes(), m = qp_.block_rows;
+  const int nt = t.nodes(), m = qp_.block_rows, n = qp_.block_vars;
+  // The kernels walk the nodes in order (parents first) and index rows and columns directly.
+  if (t.r.size() != t.parent.size() || t.x.size() != t.parent.size() ||
+      t.row.size() != t.parent.size() || t.p_ex_col.size() != t.agent_node.size() ||
+      t.q_ex_col.size() != t.agent_node.size())
+    throw Error("expert: voltage tree arrays of different lengths");
+  for (int i = 0; i < nt; ++i)
+    if (t.parent[i] < -1 || t.parent[i] >= i || t.row[i] < -1 || t.row[i] >= m)
+      throw Error("expert: voltage tree node " + std::to_string(i) +
+                  " needs a parent listed before it (or -1) and a row in [-1, " +
+                  std::to_string(m) + ")");
+  for (std::size_t a = 0; a < t.agent_node.size(); ++a)
+    if (t.agent_node[a] < -1 || t.agent_node[a] >= nt || t.p_ex_col[a] < 0 || t.p_ex_col[a] >= n ||
+        t.q_ex_col[a] < 0 || t.q_ex_col[a] >= n)
+      throw Error("expert: voltage tree entry of prosumer " + std::to_string(a) +
+                  " names a node or column out of range");
   row_node_.assign(m, -1);
   tree_parent_ = t.parent;
   tree_r_ = t.r;

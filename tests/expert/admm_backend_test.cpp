@@ -110,6 +110,23 @@ TEST(ExpertAdmm, TheVoltageTreeGivesTheProductsOfTheVoltageRows) {
   expect_close(atdy, atdy_ref, "A'(y - y_prev)");
 }
 
+TEST(ExpertAdmm, AVoltageTreeThatDoesNotMatchItsRowsIsAnError) {
+  const ExpertQp good = build_expert_qp(test::default_env_spec(), 16);
+  const AdmmSettings s;
+  ExpertQp qp = good;  // a line's resistance off by 1 %: the rows below it are not reproduced
+  qp.voltage_tree.r[3] *= 1.01;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("does not reproduce voltage row"),
+            std::string::npos);
+  qp = good;  // a node listed before its parent: the kernels' single passes would be wrong
+  qp.voltage_tree.parent[1] = 2;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("parent listed before it"),
+            std::string::npos);
+  qp = good;
+  qp.voltage_tree.p_ex_col[0] = good.block_vars;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("out of range"), std::string::npos);
+  EXPECT_EQ(test::error_of([&] { ExpertAdmm a(good, s); }), "(no error)");
+}
+
 TEST(ExpertAdmm, PlansDoNotDependOnTheThreadCount) {
   // Adaptive rho couples the envs of a chunk; chunks, not threads, decide who is coupled.
   ExpertSettings s = settings_on(Backend::kCpu, true);
