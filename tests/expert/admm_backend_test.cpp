@@ -124,6 +124,20 @@ TEST(ExpertAdmm, AVoltageTreeThatDoesNotMatchItsRowsIsAnError) {
   qp = good;
   qp.voltage_tree.p_ex_col[0] = good.block_vars;
   EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("out of range"), std::string::npos);
+  qp = good;
+  qp.voltage_tree.r.pop_back();
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("arrays of different lengths"),
+            std::string::npos);
+  qp = good;  // a node naming a row that is not a voltage row
+  int other = 0;
+  while (good.rows[other].kind == QpRow::kVoltage) ++other;
+  qp.voltage_tree.row[0] = other;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(qp, s); }).find("which is not a voltage row"),
+            std::string::npos);
+  AdmmSettings bad = s;
+  bad.rho_factor_bounds = -1;
+  EXPECT_NE(test::error_of([&] { ExpertAdmm a(good, bad); }).find("rho_factor_bounds"),
+            std::string::npos);
   EXPECT_EQ(test::error_of([&] { ExpertAdmm a(good, s); }), "(no error)");
 }
 
