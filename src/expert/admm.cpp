@@ -401,6 +401,27 @@ P2P_ISA_CLONES void group_check_products(const AdmmRowsView& rows, int blocks, G
   admm_check_products(rows, blocks, x, y, y_prev, ax, aty, atdy, tree);
 }
 
+/// The statistics of every lane of the group in one pass over its vectors (admm_lane_stats's
+/// order for each lane, so the same values).
+P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, const GroupPack* x,
+                                     const GroupPack* z, const GroupPack* y,
+                                     const GroupPack* y_prev, const GroupPack* lo,
+                                     const GroupPack* hi, const GroupPack* ax, const GroupPack* aty,
+                                     const GroupPack* atdy, AdmmLaneStats* stats) {
+  constexpr int G = kAdmmGroup;
+  for (int g = 0; g < G; ++g) stats[g] = AdmmLaneStats{};
+  const int mh = blocks * rows.m, nh = blocks * rows.n;
+  for (int i = 0; i < mh; ++i) {
+    const double e = rows.e[i % rows.m];
+    for (int g = 0; g < G; ++g)
+      admm_stats_row(stats[g], e, kInfinity, ax[i].v[g], z[i].v[g], y[i].v[g], y_prev[i].v[g],
+                     lo[i].v[g], hi[i].v[g]);
+  }
+  for (int i = 0; i < nh; ++i)
+    for (int g = 0; g < G; ++g)
+      admm_stats_col(stats[g], rows, i, x[i].v[g], aty[i].v[g], atdy[i].v[g]);
+}
+
 }  // namespace
 
 void ExpertAdmm::solve_lanes(int blocks, int first, int count,
@@ -485,11 +506,12 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
     double log_ratio_sum = 0;
     int ratio_count = 0;
     bool changed = false;  // a lane refilled or rho moved: the rhs is recomputed
+    AdmmLaneStats stats[G];
+    group_lane_stats(rows, blocks, x.data(), z.data(), y.data(), y_prev.data(), lo.data(),
+                     hi.data(), ax.data(), aty.data(), atdy.data(), stats);
     for (int g = 0; g < G; ++g) {
       if (env[g] < 0 || !due(g)) continue;
-      const AdmmLaneStats st = admm_lane_stats(
-          rows, blocks, kInfinity, lane(x, g), lane(z, g), lane(y, g), lane(y_prev, g), lane(lo, g),
-          lane(hi, g), lane(ax, g), lane(aty, g), lane(atdy, g));
+      const AdmmLaneStats& st = stats[g];
       AdmmInfo& inf = info[env[g]];
       inf.primal_residual = st.prim;
       inf.dual_residual = st.dual;

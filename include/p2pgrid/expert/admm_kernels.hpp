@@ -375,41 +375,51 @@ P2P_HD P2P_ADMM_INLINE void admm_check_products(const AdmmRowsView& a, int block
   admm_add_at<AtWeights::kYMinusZ>(a, blocks, y_prev, y, atdy, tree);
 }
 
-/// Statistics of one lane (scalar accessors) from the products of admm_check_products.
+/// Row i's share of a lane's statistics (e: the row's scaling; the other arguments are the
+/// lane's scaled values of row i).
+P2P_HD void admm_stats_row(AdmmLaneStats& s, double e, double inf, double ax, double z, double y,
+                           double y_prev, double lo, double hi) {
+  const double axi = ax / e, zi = z / e;
+  s.prim = p2p_max(s.prim, fabs(axi - zi));
+  s.ax = p2p_max(s.ax, fabs(axi));
+  s.zn = p2p_max(s.zn, fabs(zi));
+  const double dy = (y - y_prev) * e;
+  s.dy_norm = p2p_max(s.dy_norm, fabs(dy));
+  if (dy > 0) {
+    if (hi >= inf)
+      s.unbounded = 1;
+    else
+      s.support += hi / e * dy;
+  } else if (dy < 0) {
+    if (lo <= -inf)
+      s.unbounded = 1;
+    else
+      s.support += lo / e * dy;
+  }
+}
+
+/// Variable i's share of a lane's statistics (i over the horizon, blocks * n).
+P2P_HD void admm_stats_col(AdmmLaneStats& s, const AdmmRowsView& a, int i, double x, double aty,
+                           double atdy) {
+  const double inv = 1.0 / (a.d[i % a.n] * a.cost_scale);
+  const double px = a.p_diag[i % a.n] * x;
+  s.dual = p2p_max(s.dual, fabs((px + a.q[i] + aty) * inv));
+  s.px = p2p_max(s.px, fabs(px * inv));
+  s.aty = p2p_max(s.aty, fabs(aty * inv));
+  s.qn = p2p_max(s.qn, fabs(a.q[i] * inv));
+  s.atdy = p2p_max(s.atdy, fabs(atdy / a.d[i % a.n]));
+}
+
+/// Statistics of one lane (scalar accessors) from the products of admm_check_products, rows
+/// then variables in order (the CPU walks all its lanes at once in the same order).
 template <class V>
 P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double inf, V x, V z, V y,
                                      V y_prev, V lo, V hi, V ax, V aty, V atdy) {
   AdmmLaneStats s;
-  const int n = a.n, m = a.m, nh = blocks * n, mh = blocks * m;
-  for (int i = 0; i < mh; ++i) {
-    const double e = a.e[i % m];
-    const double axi = ax[i] / e, zi = z[i] / e;
-    s.prim = p2p_max(s.prim, fabs(axi - zi));
-    s.ax = p2p_max(s.ax, fabs(axi));
-    s.zn = p2p_max(s.zn, fabs(zi));
-    const double dy = (y[i] - y_prev[i]) * e;
-    s.dy_norm = p2p_max(s.dy_norm, fabs(dy));
-    if (dy > 0) {
-      if (hi[i] >= inf)
-        s.unbounded = 1;
-      else
-        s.support += hi[i] / e * dy;
-    } else if (dy < 0) {
-      if (lo[i] <= -inf)
-        s.unbounded = 1;
-      else
-        s.support += lo[i] / e * dy;
-    }
-  }
-  for (int i = 0; i < nh; ++i) {
-    const double inv = 1.0 / (a.d[i % n] * a.cost_scale);
-    const double px = a.p_diag[i % n] * x[i];
-    s.dual = p2p_max(s.dual, fabs((px + a.q[i] + aty[i]) * inv));
-    s.px = p2p_max(s.px, fabs(px * inv));
-    s.aty = p2p_max(s.aty, fabs(aty[i] * inv));
-    s.qn = p2p_max(s.qn, fabs(a.q[i] * inv));
-    s.atdy = p2p_max(s.atdy, fabs(atdy[i] / a.d[i % n]));
-  }
+  const int mh = blocks * a.m, nh = blocks * a.n;
+  for (int i = 0; i < mh; ++i)
+    admm_stats_row(s, a.e[i % a.m], inf, ax[i], z[i], y[i], y_prev[i], lo[i], hi[i]);
+  for (int i = 0; i < nh; ++i) admm_stats_col(s, a, i, x[i], aty[i], atdy[i]);
   return s;
 }
 
