@@ -374,10 +374,11 @@ std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::v
 
 namespace {
 
-// The CPU iteration of a group of lanes, compiled once per instruction set that g++ can target
-// and picked at load time (GNU ifunc): the AVX-512 build of these two functions runs a batch
-// 1.36x faster than the x86-64 baseline's SSE2 (docs/performance.md), with the same arithmetic
-// (no contraction in this file), so plans are bit-identical on every machine.
+// The CPU work of a group of lanes (an iteration, a check's products and statistics), compiled
+// once per instruction set that g++ can target and picked at load time (GNU ifunc): the
+// AVX-512 build runs a batch 1.35x faster than the x86-64 baseline's SSE2
+// (docs/performance.md), with the same arithmetic (no contraction in this file, lane-wise
+// operations), so plans are bit-identical on every machine.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define P2P_ISA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
