@@ -231,6 +231,20 @@ P2P_HD P2P_ADMM_INLINE void tree_add_transpose(const AdmmRowsView& a, int k, V s
   }
 }
 
+/// out += w A~_i' for row i = k m + r (the transpose of admm_row_product): its CSR entries
+/// directly, and for a voltage-tree row its weight e_r w at its node of `tree`, which
+/// tree_add_transpose spreads once the block's rows are done.
+template <class V>
+P2P_HD P2P_ADMM_INLINE void admm_add_row_transpose(const AdmmRowsView& a, int blocks, int k, int r,
+                                                   const LaneOf<V>& w, V out, V tree) {
+  if (a.row_node[r] >= 0) tree[a.row_node[r]] = a.e[r] * w;
+  for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
+    out[k * a.n + a.self_cols[p]] += a.self_vals[p] * w;
+  if (k + 1 < blocks)
+    for (int p = a.prev_ptr[r]; p < a.prev_ptr[r + 1]; ++p)
+      out[(k + 1) * a.n + a.prev_cols[p]] += a.prev_vals[p] * w;
+}
+
 /// Weights of a product A~' w.
 enum class AtWeights { kY, kYMinusZ };  // y | y - z
 
@@ -239,19 +253,14 @@ template <AtWeights W, class V>
 P2P_HD P2P_ADMM_INLINE void admm_add_at(const AdmmRowsView& a, int blocks, V z, V y, V out,
                                         V tree) {
   using T = LaneOf<V>;
-  const int n = a.n, m = a.m;
+  const int m = a.m;
   for (int k = 0; k < blocks; ++k) {
     for (int i = 0; i < a.tree.nodes; ++i) tree[i] = T{};
     for (int r = 0; r < m; ++r) {
       const int i = k * m + r;
       T w = y[i];
       if (W == AtWeights::kYMinusZ) w = y[i] - z[i];
-      if (a.row_node[r] >= 0) tree[a.row_node[r]] = a.e[r] * w;
-      for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
-        out[k * n + a.self_cols[p]] += a.self_vals[p] * w;
-      if (k + 1 < blocks)
-        for (int p = a.prev_ptr[r]; p < a.prev_ptr[r + 1]; ++p)
-          out[(k + 1) * n + a.prev_cols[p]] += a.prev_vals[p] * w;
+      admm_add_row_transpose(a, blocks, k, r, w, out, tree);
     }
     if (a.tree.nodes > 0) tree_add_transpose(a, k, tree, out);
   }
@@ -296,7 +305,7 @@ P2P_HD P2P_ADMM_INLINE void admm_rows_pass(const AdmmRowsView& a, int blocks, do
                                            double sigma, double alpha, V x, V xt, V z, V y, V lo,
                                            V hi, V rhs, V tree) {
   using T = LaneOf<V>;
-  const int n = a.n, m = a.m, nt = a.tree.nodes;
+  const int m = a.m, nt = a.tree.nodes;
   const V volts = tree, weights = lane_offset(tree, 2 * nt);
   admm_start_block<kUpdate>(a, 0, sigma, alpha, x, xt, rhs);
   for (int k = 0; k < blocks; ++k) {
@@ -315,12 +324,7 @@ P2P_HD P2P_ADMM_INLINE void admm_rows_pass(const AdmmRowsView& a, int blocks, do
         z[i] = zn;
       }
       const T w = rho * z[i] - y[i];
-      if (a.row_node[r] >= 0) weights[a.row_node[r]] = a.e[r] * w;
-      for (int p = a.self_ptr[r]; p < a.self_ptr[r + 1]; ++p)
-        rhs[k * n + a.self_cols[p]] += a.self_vals[p] * w;
-      if (k + 1 < blocks)
-        for (int p = a.prev_ptr[r]; p < a.prev_ptr[r + 1]; ++p)
-          rhs[(k + 1) * n + a.prev_cols[p]] += a.prev_vals[p] * w;
+      admm_add_row_transpose(a, blocks, k, r, w, rhs, weights);
     }
     if (nt > 0) tree_add_transpose(a, k, weights, rhs);
   }
