@@ -238,16 +238,49 @@ std::shared_ptr<const BlockTridiagonalCholesky> ExpertAdmm::factor_at(int level)
   return f;
 }
 
-void ExpertAdmm::load_lane(int blocks, const std::vector<double>& l, const std::vector<double>& u,
-                           const AdmmIterate& warm, Strided<double> lo, Strided<double> hi,
-                           Strided<double> x, Strided<double> z, Strided<double> y) const {
+namespace {
+// Scaled bounds E l, E u; infinite ones stay at the kernels' infinity.
+double scaled_lower(double l, double e) { return l <= -kInfinity ? -kInfinity : e * l; }
+double scaled_upper(double u, double e) { return u >= kInfinity ? kInfinity : e * u; }
+}  // namespace
+
+AdmmSharedBounds ExpertAdmm::share_bounds(int blocks, const std::vector<std::vector<double>>& l,
+                                          const std::vector<std::vector<double>>& u) const {
+  const int m = qp_.block_rows;
+  AdmmSharedBounds s;
+  s.slot.assign(m, -1);
+  s.lo.assign(m, 0.0);
+  s.hi.assign(m, 0.0);
+  for (int r = 0; r < m; ++r) {
+    // Shared when equal to env 0's first block everywhere (a NaN never is: it stays per lane).
+    bool same = !l.empty();
+    for (std::size_t e = 0; e < l.size() && same; ++e)
+      for (int k = 0; k < blocks && same; ++k)
+        same = l[e][std::size_t(k) * m + r] == l[0][r] && u[e][std::size_t(k) * m + r] == u[0][r];
+    if (same) {
+      s.lo[r] = scaled_lower(l[0][r], e_[r]);
+      s.hi[r] = scaled_upper(u[0][r], e_[r]);
+    } else {
+      s.slot[r] = s.lane_rows++;
+    }
+  }
+  return s;
+}
+
+void ExpertAdmm::load_lane(int blocks, const AdmmSharedBounds& shared, const std::vector<double>& l,
+                           const std::vector<double>& u, const AdmmIterate& warm,
+                           Strided<double> lo, Strided<double> hi, Strided<double> x,
+                           Strided<double> z, Strided<double> y) const {
   const int n = qp_.block_vars, m = qp_.block_rows;
   const int nh = blocks * n, mh = blocks * m;
-  for (int i = 0; i < mh; ++i) {
-    const double e = e_[i % m];
-    lo[i] = l[i] <= -kInfinity ? -kInfinity : e * l[i];
-    hi[i] = u[i] >= kInfinity ? kInfinity : e * u[i];
-  }
+  for (int k = 0; k < blocks; ++k)
+    for (int r = 0; r < m; ++r) {
+      const int slot = shared.slot[r];
+      if (slot < 0) continue;
+      const int i = k * m + r, j = k * shared.lane_rows + slot;
+      lo[j] = scaled_lower(l[i], e_[r]);
+      hi[j] = scaled_upper(u[i], e_[r]);
+    }
   const bool start = warm_start_fits(blocks, warm);
   for (int i = 0; i < nh; ++i) x[i] = start ? warm.x[i] / d_[i % n] : 0.0;
   for (int i = 0; i < mh; ++i) {
@@ -359,11 +392,12 @@ std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::v
   const int chunk = settings_.chunk_envs;
   const int chunks = (count + chunk - 1) / chunk;
   const int threads = cpu_threads(settings_.threads);
+  const AdmmSharedBounds shared = share_bounds(blocks, l, u);
   std::exception_ptr error;  // e.g. a factorization that fails: rethrown outside the region
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
   for (int c = 0; c < chunks; ++c) try {
       const int first = c * chunk;
-      solve_lanes(blocks, first, std::min(chunk, count - first), l, u, iterates, info);
+      solve_lanes(blocks, first, std::min(chunk, count - first), shared, l, u, iterates, info);
     } catch (...) {
 #pragma omp critical(p2pgrid_admm_error)
       if (!error) error = std::current_exception();
@@ -411,13 +445,16 @@ P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, const
                                      const GroupPack* atdy, AdmmLaneStats* stats) {
   constexpr int G = kAdmmGroup;
   for (int g = 0; g < G; ++g) stats[g] = AdmmLaneStats{};
-  const int mh = blocks * rows.m, nh = blocks * rows.n;
-  for (int i = 0; i < mh; ++i) {
-    const double e = rows.e[i % rows.m];
-    for (int g = 0; g < G; ++g)
-      admm_stats_row(stats[g], e, kInfinity, ax[i].v[g], z[i].v[g], y[i].v[g], y_prev[i].v[g],
-                     lo[i].v[g], hi[i].v[g]);
-  }
+  const int nh = blocks * rows.n;
+  for (int k = 0; k < blocks; ++k)
+    for (int r = 0; r < rows.m; ++r) {
+      const int i = k * rows.m + r;
+      GroupPack lo_r, hi_r;
+      admm_row_bounds(rows, k, r, lo, hi, lo_r, hi_r);
+      for (int g = 0; g < G; ++g)
+        admm_stats_row(stats[g], rows.e[r], kInfinity, ax[i].v[g], z[i].v[g], y[i].v[g],
+                       y_prev[i].v[g], lo_r.v[g], hi_r.v[g]);
+    }
   for (int i = 0; i < nh; ++i)
     for (int g = 0; g < G; ++g)
       admm_stats_col(stats[g], rows, i, x[i].v[g], aty[i].v[g], atdy[i].v[g]);
@@ -425,7 +462,7 @@ P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, const
 
 }  // namespace
 
-void ExpertAdmm::solve_lanes(int blocks, int first, int count,
+void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedBounds& shared,
                              const std::vector<std::vector<double>>& bl,
                              const std::vector<std::vector<double>>& bu,
                              std::vector<AdmmIterate>& iterates,
@@ -437,7 +474,8 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
   // (env -1) repeats whatever it last held and is ignored.
   constexpr int G = kAdmmGroup;
   using Pack = LanePack<G>;
-  std::vector<Pack> x(nh), xt(nh), z(mh), y(mh), y_prev(mh), lo(mh), hi(mh), ax(mh), aty(nh),
+  const std::size_t lh = std::max<std::size_t>(std::size_t(blocks) * shared.lane_rows, 1);
+  std::vector<Pack> x(nh), xt(nh), z(mh), y(mh), y_prev(mh), lo(lh), hi(lh), ax(mh), aty(nh),
       atdy(nh), rhs(nh), tree(4 * std::size_t(tree_nodes_));
   auto lane = [](std::vector<Pack>& v, int g) {
     return Strided<double>{reinterpret_cast<double*>(v.data()) + g, G};
@@ -449,8 +487,8 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
     lane_iter[g] = 0;
     if (env[g] < 0) return;
     const int e = env[g];
-    load_lane(blocks, bl[e], bu[e], iterates[e], lane(lo, g), lane(hi, g), lane(x, g), lane(z, g),
-              lane(y, g));
+    load_lane(blocks, shared, bl[e], bu[e], iterates[e], lane(lo, g), lane(hi, g), lane(x, g),
+              lane(z, g), lane(y, g));
   };
   std::vector<const AdmmIterate*> starts;
   for (int g = 0; g < G; ++g) {
@@ -458,11 +496,12 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count,
     if (env[g] >= 0) {
       starts.push_back(&iterates[env[g]]);
     } else {  // lanes the chunk cannot fill hold a cold start of its first env (finite values)
-      load_lane(blocks, bl[first], bu[first], AdmmIterate{}, lane(lo, g), lane(hi, g), lane(x, g),
-                lane(z, g), lane(y, g));
+      load_lane(blocks, shared, bl[first], bu[first], AdmmIterate{}, lane(lo, g), lane(hi, g),
+                lane(x, g), lane(z, g), lane(y, g));
     }
   }
-  const AdmmRowsView rows = rows_view();
+  AdmmRowsView rows = rows_view();
+  rows.bounds = shared.view();
   int level = initial_rho_level(blocks, starts), last_rho_update = 0;
   std::shared_ptr<const BlockTridiagonalCholesky> kkt = factor_at(level);
   // The iterations keep the next rhs up to date; a new start or a new rho needs it afresh (the

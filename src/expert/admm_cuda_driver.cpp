@@ -143,31 +143,41 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
   const int nh = blocks * admm.qp().block_vars, mh = blocks * admm.qp().block_rows;
   const int threads = cpu_threads(s.threads);
   const auto cuda = Backend::kCuda;
-  const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B;
-  // ax [blocks * m, B] doubles as the staging buffer of every transpose (sized for both).
+  // The bounds every env shares go to one table; the lanes hold the rest (lh per env).
+  const AdmmSharedBounds shared = admm.share_bounds(blocks, l, u);
+  const DeviceBuffer<int> d_slot = upload(shared.slot);
+  const DeviceBuffer<double> d_shared_lo = upload(shared.lo), d_shared_hi = upload(shared.hi);
+  AdmmRowsView rows = state->rows;
+  rows.bounds =
+      AdmmBoundsView{shared.lane_rows, d_slot.data(), d_shared_lo.data(), d_shared_hi.data()};
+  const int lh = blocks * shared.lane_rows;
+  const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B,
+                    lb = std::max<std::size_t>(std::size_t(lh) * B, 1);
+  // ax [blocks * m, B] doubles as the staging buffer of every transpose (sized for all).
   DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), rhs(cuda, nb), atdy(cuda, nb), z(cuda, mb),
-      y(cuda, mb), y_prev(cuda, mb), lo(cuda, mb), hi(cuda, mb), ax(cuda, std::max(nb, mb)),
+      y(cuda, mb), y_prev(cuda, mb), lo(cuda, lb), hi(cuda, lb), ax(cuda, std::max(nb, mb)),
       tree(cuda, std::max<std::size_t>(4 * std::size_t(state->rows.tree.nodes) * B, 1));
   const AdmmLaneVectors v{x.data(),  xt.data(), rhs.data(), z.data(),    y.data(),   y_prev.data(),
                           lo.data(), hi.data(), ax.data(),  atdy.data(), tree.data()};
   {  // Bounds and starts, staged env-major on the host and transposed on the device.
     NvtxRange load("expert.admm_cuda.load");
-    std::vector<double> h_lo(mb), h_hi(mb), h_x(nb), h_z(mb), h_y(mb);
+    std::vector<double> h_lo(lb), h_hi(lb), h_x(nb), h_z(mb), h_y(mb);
     // load_lane only writes into vectors sized above: nothing in this loop throws.
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int e = 0; e < B; ++e) {
       auto row = [&](std::vector<double>& h, int len) {
         return Strided<double>{h.data() + std::size_t(e) * len, 1};
       };
-      admm.load_lane(blocks, l[e], u[e], iterates[e], row(h_lo, mh), row(h_hi, mh), row(h_x, nh),
-                     row(h_z, mh), row(h_y, mh));
+      admm.load_lane(blocks, shared, l[e], u[e], iterates[e], row(h_lo, lh), row(h_hi, lh),
+                     row(h_x, nh), row(h_z, mh), row(h_y, mh));
     }
     auto put = [&](const std::vector<double>& h, DeviceBuffer<double>& dst, int len) {
-      ax.copy_from_host(h.data(), h.size());  // ax is free until the first check
+      if (len == 0) return;                               // every bound shared: no lane bounds
+      ax.copy_from_host(h.data(), std::size_t(len) * B);  // ax is free until the first check
       cuda_transpose(ax.data(), dst.data(), B, len);
     };
-    put(h_lo, lo, mh);
-    put(h_hi, hi, mh);
+    put(h_lo, lo, lh);
+    put(h_hi, hi, lh);
     put(h_z, z, mh);
     put(h_y, y, mh);
     put(h_x, x, nh);
@@ -188,15 +198,15 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
   DeviceBuffer<AdmmLaneStats> d_stats(cuda, B);
   d_level.copy_from_host(level.data(), groups);
   d_done.copy_from_host(done.data(), B);
-  cuda_admm_rhs(state->rows, d_level.data(), d_done.data(), B, blocks, s.sigma, v);
+  cuda_admm_rhs(rows, d_level.data(), d_done.data(), B, blocks, s.sigma, v);
   int iter = 0, active = B;
   while (active > 0 && iter < s.max_iterations) {
     // Iterate up to the next check (every check_every iterations and at the last one).
     const int next = std::min((iter / s.check_every + 1) * s.check_every, s.max_iterations);
-    cuda_admm_iterations(state->rows, state->views.data(), d_level.data(), d_done.data(), B, blocks,
+    cuda_admm_iterations(rows, state->views.data(), d_level.data(), d_done.data(), B, blocks,
                          s.sigma, s.alpha, next - iter, v);
     iter = next;
-    cuda_admm_stats(state->rows, d_done.data(), B, blocks, kInfinity, v, d_stats.data());
+    cuda_admm_stats(rows, d_done.data(), B, blocks, kInfinity, v, d_stats.data());
     d_stats.copy_to_host(stats.data(), B);  // synchronizes
     bool rho_changed = false;  // the iterations' rhs is then recomputed with the new rho
     for (int g = 0; g < groups; ++g) {
@@ -234,8 +244,7 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     }
     d_level.copy_from_host(level.data(), groups);
     d_done.copy_from_host(done.data(), B);
-    if (rho_changed)
-      cuda_admm_rhs(state->rows, d_level.data(), d_done.data(), B, blocks, s.sigma, v);
+    if (rho_changed) cuda_admm_rhs(rows, d_level.data(), d_done.data(), B, blocks, s.sigma, v);
   }
   for (int e = 0; e < B; ++e)
     if (!done[e]) iterates[e].rho_level = level[e / kAdmmGroup];

@@ -3,6 +3,7 @@
 #include "p2pgrid/expert/expert_qp.hpp"
 
 #include <cmath>
+#include <string>
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/powerflow/powerflow.hpp"
@@ -433,6 +434,17 @@ void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData&
   const int H = qp.steps - data.t0;
   const int mb = qp.block_rows, nbus = spec.network.num_buses();
   if (data.t0 < 0 || data.t0 >= qp.steps) throw Error("expert: t0 out of range");
+  if (data.day < 0 || data.day >= spec.profiles.num_days)
+    throw Error("expert: day " + std::to_string(data.day) + " is not in the profiles' [0, " +
+                std::to_string(spec.profiles.num_days) + ")");
+  const std::size_t units = spec.units.size();
+  if (data.unit_p_prev_kw.size() != units || data.unit_soc_kwh.size() != units)
+    throw Error("expert: env state needs unit_p_prev_kw and unit_soc_kwh for all " +
+                std::to_string(units) + " units");
+  if (data.v_offset_pu.size() != std::size_t(qp.steps) * nbus)
+    throw Error("expert: v_offset_pu needs [" + std::to_string(qp.steps) + " steps, " +
+                std::to_string(nbus) + " buses] values (linear_voltage_offsets), has " +
+                std::to_string(data.v_offset_pu.size()));
   l.assign(std::size_t(H) * mb, 0.0);
   u.assign(std::size_t(H) * mb, 0.0);
   const double cos_half = std::cos(M_PI / qp.inverter_facets);

@@ -110,6 +110,58 @@ TEST(ExpertAdmm, TheVoltageTreeGivesTheProductsOfTheVoltageRows) {
   expect_close(atdy, atdy_ref, "A'(y - y_prev)");
 }
 
+TEST(ExpertAdmm, BoundsEqualInEveryEnvAndStepAreReadFromOneTable) {
+  const Expert expert(test::default_env_spec(), settings_on(Backend::kCpu, true),
+                      test::default_cpu_powerflow());
+  const ExpertQp& qp = expert.qp();
+  const ExpertAdmm admm(qp, expert.settings().admm);
+  const AdmmRowsView rows = admm.rows_view();
+  const int m = qp.block_rows, blocks = 24;
+  std::vector<ExpertEnvData> envs = test::expert_envs_from(expert, 96 - blocks, 4);
+  std::vector<std::vector<double>> l(envs.size()), u(envs.size());
+  for (std::size_t e = 0; e < envs.size(); ++e) {
+    envs[e].v_offset_pu = linear_voltage_offsets(expert.spec(), qp, envs[e].day);
+    expert_bounds(expert.spec(), qp, envs[e], l[e], u[e]);
+  }
+  // Without the voltage offsets the bounds cannot be made: an error, not a read past the end.
+  ExpertEnvData no_offsets = envs[0];
+  no_offsets.v_offset_pu.clear();
+  EXPECT_NE(test::error_of([&] {
+              expert_bounds(expert.spec(), qp, no_offsets, l[0], u[0]);
+            }).find("v_offset_pu needs"),
+            std::string::npos);
+  const AdmmSharedBounds shared = admm.share_bounds(blocks, l, u);
+  int table_rows = 0, lane_slots = 0;
+  for (int r = 0; r < m; ++r) {
+    bool same = true;
+    for (std::size_t e = 0; e < envs.size(); ++e)
+      for (int k = 0; k < blocks; ++k)
+        same = same && l[e][k * m + r] == l[0][r] && u[e][k * m + r] == u[0][r];
+    EXPECT_EQ(shared.slot[r] < 0, same) << "row " << r;
+    if (shared.slot[r] >= 0) {
+      EXPECT_EQ(shared.slot[r], lane_slots++) << "slots in row order";
+      continue;
+    }
+    ++table_rows;
+    auto scaled = [&](double b) { return std::abs(b) >= kInfinity ? b : rows.e[r] * b; };
+    EXPECT_EQ(shared.lo[r], scaled(l[0][r])) << r;
+    EXPECT_EQ(shared.hi[r], scaled(u[0][r])) << r;
+  }
+  EXPECT_EQ(shared.lane_rows, lane_slots);
+  // The default case: device limits, balances and inverter facets are the same everywhere;
+  // profiles, states and voltage offsets are not.
+  EXPECT_GT(table_rows, m / 2);
+  EXPECT_GT(shared.lane_rows, 0);
+
+  // A NaN bound never equals itself: its row stays with the lanes, never in the table.
+  std::vector<std::vector<double>> l1 = {l[0]}, u1 = {u[0]};
+  int table_row = 0;
+  while (shared.slot[table_row] >= 0) ++table_row;
+  EXPECT_LT(admm.share_bounds(blocks, l1, u1).slot[table_row], 0);
+  l1[0][table_row] = std::nan("");
+  EXPECT_GE(admm.share_bounds(blocks, l1, u1).slot[table_row], 0);
+}
+
 TEST(ExpertAdmm, AVoltageTreeThatDoesNotMatchItsRowsIsAnError) {
   const ExpertQp good = build_expert_qp(test::default_env_spec(), 16);
   const AdmmSettings s;

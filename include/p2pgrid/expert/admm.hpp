@@ -67,6 +67,18 @@ struct AdmmInfo {
   double objective_cny = 0;    // 1/2 x'Px + q'x + constant, over the horizon
 };
 
+/// The bounds of one solve as the kernels read them (AdmmBoundsView): the rows whose bounds are
+/// equal in every env and every block of the solve go to one scaled table; each other row gets a
+/// slot in the lanes' compact bound vectors [blocks * lane_rows].
+struct AdmmSharedBounds {
+  int lane_rows = 0;
+  std::vector<int> slot;       // [m_b] -1: in the table
+  std::vector<double> lo, hi;  // [m_b] scaled; used where slot is -1
+  AdmmBoundsView view() const {
+    return AdmmBoundsView{lane_rows, slot.data(), lo.data(), hi.data()};
+  }
+};
+
 /// Iterates of one env in unscaled units: x [H * n_b], z and y [H * m_b], and the rho level its
 /// group had when it terminated (a warm start resumes there: rho is part of the state).
 struct AdmmIterate {
@@ -107,11 +119,16 @@ class ExpertAdmm {
   /// The factorization of P~ + sigma I + A~' (rho 2^level) A~, computed once per level.
   std::shared_ptr<const BlockTridiagonalCholesky> factor_at(int level) const;
 
-  /// Writes one env's scaled bounds and start (its warm start if the sizes fit, else zeros) into
-  /// lane accessors of the solvers' storage.
-  void load_lane(int blocks, const std::vector<double>& l, const std::vector<double>& u,
-                 const AdmmIterate& warm, Strided<double> lo, Strided<double> hi, Strided<double> x,
-                 Strided<double> z, Strided<double> y) const;
+  /// Splits a solve's bounds ([env][blocks * m_b], unscaled) into the shared table and the
+  /// lanes' slots (AdmmSharedBounds).
+  AdmmSharedBounds share_bounds(int blocks, const std::vector<std::vector<double>>& l,
+                                const std::vector<std::vector<double>>& u) const;
+  /// Writes one env's scaled bounds of the rows `shared` leaves to the lanes
+  /// ([blocks * shared.lane_rows]) and its start (its warm start if the sizes fit, else zeros)
+  /// into lane accessors of the solvers' storage.
+  void load_lane(int blocks, const AdmmSharedBounds& shared, const std::vector<double>& l,
+                 const std::vector<double>& u, const AdmmIterate& warm, Strided<double> lo,
+                 Strided<double> hi, Strided<double> x, Strided<double> z, Strided<double> y) const;
   /// True if `warm` fits a horizon of `blocks` blocks (load_lane then starts from it).
   bool warm_start_fits(int blocks, const AdmmIterate& warm) const;
   /// The rho level a group starts at: the mean of its warm-started envs' levels, else 0.
@@ -129,7 +146,7 @@ class ExpertAdmm {
                                   std::vector<AdmmIterate>& iterates) const;
   /// One chunk of envs [first, first + count) through one group of lanes: the first
   /// kAdmmGroup envs, then the next each time a lane's env terminates.
-  void solve_lanes(int blocks, int first, int count,
+  void solve_lanes(int blocks, int first, int count, const AdmmSharedBounds& shared,
                    const std::vector<std::vector<double>>& bounds_l,
                    const std::vector<std::vector<double>>& bounds_u,
                    std::vector<AdmmIterate>& iterates, std::vector<AdmmInfo>& info) const;

@@ -88,6 +88,15 @@ P2P_HD double lane_clamp(double a, double lo, double hi) {
   return m > hi ? hi : m;
 }
 
+/// Every lane of t to v (a bound shared by all envs).
+P2P_HD void lane_fill(double& t, double v) { t = v; }
+#if !defined(__CUDACC__)
+template <int G>
+void lane_fill(LanePack<G>& t, double v) {
+  for (int g = 0; g < G; ++g) t.v[g] = v;
+}
+#endif
+
 /// The voltage rows of a block as the feeder's tree (expert_qp.hpp, QpVoltageTree), scaled:
 /// row r of node t has A~_r x = e_r sum_i (R_ti d_P,i x_P,i + X_ti d_Q,i x_Q,i).
 struct AdmmTreeView {
@@ -100,6 +109,17 @@ struct AdmmTreeView {
   const int* q_col = nullptr;       // [agents] column of Q_EX
   const double* p_scale = nullptr;  // [agents] D of that column
   const double* q_scale = nullptr;
+};
+
+/// Where a row's scaled bounds are: most rows (device limits, P2P balance, inverter facets)
+/// have the same bounds in every env and every step of a solve, and are read from one table
+/// instead of every lane's vectors (the rows pass is bound by memory traffic). The others (those
+/// that carry profiles, the state, or the voltage offsets) are the lanes' own, compacted.
+struct AdmmBoundsView {
+  int lane_rows = 0;           // rows per block with bounds of their own in each lane
+  const int* slot = nullptr;   // [m] the row's index among those, -1 if in the table
+  const double* lo = nullptr;  // [m] the table (scaled), where slot is -1
+  const double* hi = nullptr;
 };
 
 /// The scaled constraint rows of one block, shared by every block and env (pointers into host or
@@ -121,6 +141,7 @@ struct AdmmRowsView {
   double cost_scale = 1;           // c
   const int* row_node = nullptr;   // [m] node of a voltage-tree row, -1 for a CSR row
   AdmmTreeView tree;
+  AdmmBoundsView bounds;  // of the current solve
 };
 
 /// The block-tridiagonal Cholesky factor of P~ + sigma I + A~' rho A~ (block_cholesky.hpp),
@@ -147,6 +168,21 @@ P2P_HD T* lane_offset(T* v, int offset) {
 }
 P2P_HD Strided<double> lane_offset(Strided<double> v, int offset) {
   return Strided<double>{v.ptr + static_cast<long long>(offset) * v.stride, v.stride};
+}
+
+/// Row r of block k's bounds into (lo_r, hi_r): from the shared table, or the lane's own (lo,
+/// hi: [blocks * bounds.lane_rows]).
+template <class V>
+P2P_HD P2P_ADMM_INLINE void admm_row_bounds(const AdmmRowsView& a, int k, int r, V lo, V hi,
+                                            LaneOf<V>& lo_r, LaneOf<V>& hi_r) {
+  const int slot = a.bounds.slot[r];
+  if (slot >= 0) {
+    lo_r = lo[k * a.bounds.lane_rows + slot];
+    hi_r = hi[k * a.bounds.lane_rows + slot];
+  } else {
+    lane_fill(lo_r, a.bounds.lo[r]);
+    lane_fill(hi_r, a.bounds.hi[r]);
+  }
 }
 
 /// acc - sum_p vals[p] x[cols[p]] over p in [begin, end), in four interleaved partial sums: a
@@ -328,8 +364,8 @@ P2P_HD P2P_ADMM_INLINE void admm_start_block(const AdmmRowsView& a, int k, doubl
 ///   z^ = alpha A~ x~ + (1 - alpha) z;  z <- clamp(z^ + y / rho, l, u);  y <- y + rho (z^ - z)
 /// and, with or without, the right-hand side of the next iteration's KKT solve
 ///   rhs = sigma x - q~ + A~'(rho z - y).
-/// `tree` is scratch of 4 * tree.nodes (voltages, then weights). Without kUpdate, xt, lo and
-/// hi are not read.
+/// `tree` is scratch of 4 * tree.nodes (voltages, then weights); lo and hi are the lane's own
+/// bounds (admm_row_bounds). Without kUpdate, xt, lo and hi are not read.
 template <bool kUpdate, class V>
 P2P_HD P2P_ADMM_INLINE void admm_rows_pass(const AdmmRowsView& a, int blocks, double rho_scale,
                                            double sigma, double alpha, V x, V xt, V z, V y, V lo,
@@ -349,7 +385,9 @@ P2P_HD P2P_ADMM_INLINE void admm_rows_pass(const AdmmRowsView& a, int blocks, do
       if (kUpdate) {
         const double inv_rho = 1.0 / rho;  // one division per row, not one per env
         const auto zh = alpha * admm_row_product(a, blocks, k, r, xt, volts) + (1 - alpha) * z[i];
-        const auto zn = lane_clamp(zh + inv_rho * y[i], lo[i], hi[i]);
+        T lo_r, hi_r;
+        admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
+        const auto zn = lane_clamp(zh + inv_rho * y[i], lo_r, hi_r);
         y[i] += rho * (zh - zn);
         z[i] = zn;
       }
@@ -450,16 +488,22 @@ template <class V>
 P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double inf, V x, V z, V y,
                                      V y_prev, V lo, V hi, V ax, V aty, V atdy) {
   AdmmLaneStats s;
-  const int mh = blocks * a.m, nh = blocks * a.n;
-  for (int i = 0; i < mh; ++i)
-    admm_stats_row(s, a.e[i % a.m], inf, ax[i], z[i], y[i], y_prev[i], lo[i], hi[i]);
+  const int nh = blocks * a.n;
+  for (int k = 0; k < blocks; ++k)
+    for (int r = 0; r < a.m; ++r) {
+      const int i = k * a.m + r;
+      double lo_r, hi_r;
+      admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
+      admm_stats_row(s, a.e[r], inf, ax[i], z[i], y[i], y_prev[i], lo_r, hi_r);
+    }
   for (int i = 0; i < nh; ++i) admm_stats_col(s, a, i, x[i], aty[i], atdy[i]);
   return s;
 }
 
 /// Device vectors of a batch, lane-major (element i of env e at [i * batch + e]): x, xt, rhs,
-/// atdy [blocks * n, batch]; tree [4 * tree.nodes, batch] (scratch); the rest
-/// [blocks * m, batch]. xt doubles as the A~'y of the statistics (every iteration rewrites it).
+/// atdy [blocks * n, batch]; tree [4 * tree.nodes, batch] (scratch); lo, hi
+/// [blocks * bounds.lane_rows, batch] (AdmmBoundsView); the rest [blocks * m, batch]. xt doubles as
+/// the A~'y of the statistics (every iteration rewrites it).
 struct AdmmLaneVectors {
   double *x, *xt, *rhs, *z, *y, *y_prev, *lo, *hi, *ax, *atdy, *tree;
 };
