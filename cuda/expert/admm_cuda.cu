@@ -30,18 +30,23 @@ __global__ void admm_iterations_kernel(AdmmRowsView rows, const FactorView* view
                       alpha, iterations, v);
 }
 
-__global__ void admm_rhs_kernel(AdmmRowsView rows, const int* group_level, const std::uint8_t* done,
-                                int batch, int blocks, double sigma, AdmmLaneVectors v) {
+__global__ void admm_rhs_kernel(AdmmRowsView rows, const int* group_level,
+                                const int* group_prev_level, const std::uint8_t* done, int batch,
+                                int blocks, double sigma, AdmmLaneVectors v) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   if (e >= batch || done[e]) return;
-  admm_env_rhs(rows, ldexp(1.0, group_level[e / kAdmmGroup]), batch, e, blocks, sigma, v);
+  const int g = e / kAdmmGroup;
+  admm_env_rhs(rows, ldexp(1.0, group_level[g]), ldexp(1.0, group_prev_level[g] - group_level[g]),
+               batch, e, blocks, sigma, v);
 }
 
-__global__ void admm_stats_kernel(AdmmRowsView rows, const std::uint8_t* done, int batch,
-                                  int blocks, double inf, AdmmLaneVectors v, AdmmLaneStats* stats) {
+__global__ void admm_stats_kernel(AdmmRowsView rows, const int* group_level,
+                                  const std::uint8_t* done, int batch, int blocks, double inf,
+                                  AdmmLaneVectors v, AdmmLaneStats* stats) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   if (e >= batch || done[e]) return;
-  stats[e] = admm_env_stats(rows, batch, e, blocks, inf, v);
+  stats[e] =
+      admm_env_stats(rows, ldexp(1.0, group_level[e / kAdmmGroup]), batch, e, blocks, inf, v);
 }
 
 // Tiled transpose through shared memory (both the reads and the writes coalesced).
@@ -70,15 +75,19 @@ void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, con
   P2P_CUDA_CHECK(cudaGetLastError());
 }
 
-void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
-                   int batch, int blocks, double sigma, const AdmmLaneVectors& v) {
-  admm_rhs_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, done, batch, blocks, sigma, v);
+void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const int* group_prev_level,
+                   const std::uint8_t* done, int batch, int blocks, double sigma,
+                   const AdmmLaneVectors& v) {
+  admm_rhs_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, group_prev_level, done, batch,
+                                                  blocks, sigma, v);
   P2P_CUDA_CHECK(cudaGetLastError());
 }
 
-void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int batch, int blocks,
-                     double inf, const AdmmLaneVectors& v, AdmmLaneStats* stats) {
-  admm_stats_kernel<<<blocks_of(batch), kThreads>>>(rows, done, batch, blocks, inf, v, stats);
+void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
+                     int batch, int blocks, double inf, const AdmmLaneVectors& v,
+                     AdmmLaneStats* stats) {
+  admm_stats_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, done, batch, blocks, inf, v,
+                                                    stats);
   P2P_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -267,10 +267,10 @@ AdmmSharedBounds ExpertAdmm::share_bounds(int blocks, const std::vector<std::vec
   return s;
 }
 
-void ExpertAdmm::load_lane(int blocks, const AdmmSharedBounds& shared, const std::vector<double>& l,
-                           const std::vector<double>& u, const AdmmIterate& warm,
-                           Strided<double> lo, Strided<double> hi, Strided<double> x,
-                           Strided<double> z, Strided<double> y) const {
+void ExpertAdmm::load_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale,
+                           const std::vector<double>& l, const std::vector<double>& u,
+                           const AdmmIterate& warm, Strided<double> lo, Strided<double> hi,
+                           Strided<double> x, Strided<double> w) const {
   const int n = qp_.block_vars, m = qp_.block_rows;
   const int nh = blocks * n, mh = blocks * m;
   for (int k = 0; k < blocks; ++k)
@@ -283,9 +283,10 @@ void ExpertAdmm::load_lane(int blocks, const AdmmSharedBounds& shared, const std
     }
   const bool start = warm_start_fits(blocks, warm);
   for (int i = 0; i < nh; ++i) x[i] = start ? warm.x[i] / d_[i % n] : 0.0;
-  for (int i = 0; i < mh; ++i) {
-    z[i] = start ? warm.z[i] * e_[i % m] : 0.0;
-    y[i] = start ? warm.y[i] * cost_scale_ / e_[i % m] : 0.0;
+  for (int i = 0; i < mh; ++i) {  // w = z~ + y~ / rho (admm_dual); a cold start is 0
+    const int r = i % m;
+    w[i] =
+        start ? warm.z[i] * e_[r] + warm.y[i] * cost_scale_ / e_[r] / (rho_scale * rho_[r]) : 0.0;
   }
 }
 
@@ -305,8 +306,9 @@ int ExpertAdmm::initial_rho_level(int blocks, const std::vector<const AdmmIterat
   return static_cast<int>(std::min<long>(std::max<long>(level, kRhoLevelMin), kRhoLevelMax));
 }
 
-double ExpertAdmm::store_lane(int blocks, Strided<double> x, Strided<double> z, Strided<double> y,
-                              AdmmIterate& out) const {
+double ExpertAdmm::store_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale,
+                              Strided<double> x, Strided<double> w, Strided<double> lo,
+                              Strided<double> hi, AdmmIterate& out) const {
   const int n = qp_.block_vars, m = qp_.block_rows;
   const int nh = blocks * n, mh = blocks * m;
   out.x.resize(nh);
@@ -318,9 +320,15 @@ double ExpertAdmm::store_lane(int blocks, Strided<double> x, Strided<double> z, 
     out.x[i] = xi;
     obj += 0.5 * qp_.p_diag[i % n] * xi * xi + qp_.q[i] * xi;
   }
+  AdmmRowsView bounds_only;
+  bounds_only.bounds = shared.view();
   for (int i = 0; i < mh; ++i) {
-    out.z[i] = z[i] / e_[i % m];
-    out.y[i] = y[i] * e_[i % m] / cost_scale_;
+    const int r = i % m;
+    double lo_r, hi_r;
+    admm_row_bounds(bounds_only, i / m, r, lo, hi, lo_r, hi_r);
+    const double z = lane_clamp(w[i], lo_r, hi_r);
+    out.z[i] = z / e_[r];
+    out.y[i] = admm_dual(w[i], z, rho_scale * rho_[r]) * e_[r] / cost_scale_;
   }
   return obj;
 }
@@ -423,24 +431,31 @@ using GroupPack = LanePack<kAdmmGroup>;
 
 P2P_ISA_CLONES void group_iteration(const AdmmRowsView& rows, const FactorView& f, int blocks,
                                     double rho_scale, double sigma, double alpha, GroupPack* x,
-                                    GroupPack* xt, GroupPack* z, GroupPack* y, GroupPack* lo,
-                                    GroupPack* hi, GroupPack* y_prev, GroupPack* rhs,
-                                    GroupPack* tree, bool save_y) {
-  admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, x, xt, z, y, lo, hi, y_prev, rhs, tree,
-                 save_y);
+                                    GroupPack* xt, GroupPack* w, GroupPack* lo, GroupPack* hi,
+                                    GroupPack* w_prev, GroupPack* rhs, GroupPack* tree,
+                                    bool save_w) {
+  admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, x, xt, w, lo, hi, w_prev, rhs, tree,
+                 save_w);
 }
 
-P2P_ISA_CLONES void group_check_products(const AdmmRowsView& rows, int blocks, GroupPack* x,
-                                         GroupPack* y, GroupPack* y_prev, GroupPack* ax,
+P2P_ISA_CLONES void group_rhs(const AdmmRowsView& rows, int blocks, double rho_scale, double sigma,
+                              double w_scale, GroupPack* x, GroupPack* w, GroupPack* lo,
+                              GroupPack* hi, GroupPack* rhs, GroupPack* tree) {
+  admm_rhs(rows, blocks, rho_scale, sigma, w_scale, x, w, lo, hi, rhs, tree);
+}
+
+P2P_ISA_CLONES void group_check_products(const AdmmRowsView& rows, int blocks, double rho_scale,
+                                         GroupPack* x, GroupPack* w, GroupPack* w_prev,
+                                         GroupPack* lo, GroupPack* hi, GroupPack* ax,
                                          GroupPack* aty, GroupPack* atdy, GroupPack* tree) {
-  admm_check_products(rows, blocks, x, y, y_prev, ax, aty, atdy, tree);
+  admm_check_products(rows, blocks, rho_scale, x, w, w_prev, lo, hi, ax, aty, atdy, tree);
 }
 
 /// The statistics of every lane of the group in one pass over its vectors (admm_lane_stats's
 /// order for each lane, so the same values).
-P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, const GroupPack* x,
-                                     const GroupPack* z, const GroupPack* y,
-                                     const GroupPack* y_prev, const GroupPack* lo,
+P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, double rho_scale,
+                                     const GroupPack* x, const GroupPack* w,
+                                     const GroupPack* w_prev, const GroupPack* lo,
                                      const GroupPack* hi, const GroupPack* ax, const GroupPack* aty,
                                      const GroupPack* atdy, AdmmLaneStats* stats) {
   constexpr int G = kAdmmGroup;
@@ -451,9 +466,10 @@ P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, const
       const int i = k * rows.m + r;
       GroupPack lo_r, hi_r;
       admm_row_bounds(rows, k, r, lo, hi, lo_r, hi_r);
+      const double rho = rho_scale * rows.rho[r];
       for (int g = 0; g < G; ++g)
-        admm_stats_row(stats[g], rows.e[r], kInfinity, ax[i].v[g], z[i].v[g], y[i].v[g],
-                       y_prev[i].v[g], lo_r.v[g], hi_r.v[g]);
+        admm_stats_row(stats[g], rows.e[r], rho, kInfinity, ax[i].v[g], w[i].v[g], w_prev[i].v[g],
+                       lo_r.v[g], hi_r.v[g]);
     }
   for (int i = 0; i < nh; ++i)
     for (int g = 0; g < G; ++g)
@@ -475,11 +491,15 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
   constexpr int G = kAdmmGroup;
   using Pack = LanePack<G>;
   const std::size_t lh = std::max<std::size_t>(std::size_t(blocks) * shared.lane_rows, 1);
-  std::vector<Pack> x(nh), xt(nh), z(mh), y(mh), y_prev(mh), lo(lh), hi(lh), ax(mh), aty(nh),
-      atdy(nh), rhs(nh), tree(4 * std::size_t(tree_nodes_));
+  std::vector<Pack> x(nh), xt(nh), w(mh), w_prev(mh), lo(lh), hi(lh), ax(mh), aty(nh), atdy(nh),
+      rhs(nh), tree(4 * std::size_t(tree_nodes_));
   auto lane = [](std::vector<Pack>& v, int g) {
     return Strided<double>{reinterpret_cast<double*>(v.data()) + g, G};
   };
+  // The group starts at the rho level of its first envs' warm starts; a lane's w depends on it.
+  std::vector<const AdmmIterate*> starts;
+  for (int e = first; e < first + std::min(G, count); ++e) starts.push_back(&iterates[e]);
+  int level = initial_rho_level(blocks, starts), last_rho_update = 0;
   std::vector<int> env(G, -1), lane_iter(G, 0);
   int next = first;         // the chunk's next env
   auto load = [&](int g) {  // the chunk's next env into lane g (or leave it empty)
@@ -487,36 +507,33 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
     lane_iter[g] = 0;
     if (env[g] < 0) return;
     const int e = env[g];
-    load_lane(blocks, shared, bl[e], bu[e], iterates[e], lane(lo, g), lane(hi, g), lane(x, g),
-              lane(z, g), lane(y, g));
+    load_lane(blocks, shared, rho_scale_of_level(level), bl[e], bu[e], iterates[e], lane(lo, g),
+              lane(hi, g), lane(x, g), lane(w, g));
   };
-  std::vector<const AdmmIterate*> starts;
   for (int g = 0; g < G; ++g) {
     load(g);
-    if (env[g] >= 0) {
-      starts.push_back(&iterates[env[g]]);
-    } else {  // lanes the chunk cannot fill hold a cold start of its first env (finite values)
-      load_lane(blocks, shared, bl[first], bu[first], AdmmIterate{}, lane(lo, g), lane(hi, g),
-                lane(x, g), lane(z, g), lane(y, g));
-    }
+    if (env[g] < 0)  // lanes the chunk cannot fill hold a cold start of its first env
+      load_lane(blocks, shared, rho_scale_of_level(level), bl[first], bu[first], AdmmIterate{},
+                lane(lo, g), lane(hi, g), lane(x, g), lane(w, g));
   }
   AdmmRowsView rows = rows_view();
   rows.bounds = shared.view();
-  int level = initial_rho_level(blocks, starts), last_rho_update = 0;
   std::shared_ptr<const BlockTridiagonalCholesky> kkt = factor_at(level);
   // The iterations keep the next rhs up to date; a new start or a new rho needs it afresh (the
-  // same arithmetic, so a lane's iterates do not depend on its neighbours' refills).
-  auto refresh_rhs = [&] {
-    admm_rhs(rows, blocks, rho_scale_of_level(level), s.sigma, x.data(), z.data(), y.data(),
-             rhs.data(), tree.data());
+  // same arithmetic, so a lane's iterates do not depend on its neighbours' refills). A new rho
+  // rescales w (w_scale = rho_old / rho_new) so that every lane keeps its y.
+  auto refresh_rhs = [&](double w_scale) {
+    group_rhs(rows, blocks, rho_scale_of_level(level), s.sigma, w_scale, x.data(), w.data(),
+              lo.data(), hi.data(), rhs.data(), tree.data());
   };
-  refresh_rhs();
+  refresh_rhs(1.0);
   auto finish = [&](int g, SolveStatus status) {  // a lane's result is taken when it terminates
     const int e = env[g];
     AdmmInfo& inf = info[e];
     inf.status = status;
     inf.iterations = lane_iter[g];
-    inf.objective_cny = store_lane(blocks, lane(x, g), lane(z, g), lane(y, g), iterates[e]);
+    inf.objective_cny = store_lane(blocks, shared, rho_scale_of_level(level), lane(x, g),
+                                   lane(w, g), lane(lo, g), lane(hi, g), iterates[e]);
     iterates[e].rho_level = level;
     load(g);
   };
@@ -538,17 +555,18 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
       check |= due(g);
     }
     group_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha,
-                    x.data(), xt.data(), z.data(), y.data(), lo.data(), hi.data(), y_prev.data(),
-                    rhs.data(), tree.data(), check);
+                    x.data(), xt.data(), w.data(), lo.data(), hi.data(), w_prev.data(), rhs.data(),
+                    tree.data(), check);
     if (!check) continue;
-    group_check_products(rows, blocks, x.data(), y.data(), y_prev.data(), ax.data(), aty.data(),
-                         atdy.data(), tree.data());
+    group_check_products(rows, blocks, rho_scale_of_level(level), x.data(), w.data(), w_prev.data(),
+                         lo.data(), hi.data(), ax.data(), aty.data(), atdy.data(), tree.data());
     double log_ratio_sum = 0;
     int ratio_count = 0;
     bool changed = false;  // a lane refilled or rho moved: the rhs is recomputed
+    double w_scale = 1.0;
     AdmmLaneStats stats[G];
-    group_lane_stats(rows, blocks, x.data(), z.data(), y.data(), y_prev.data(), lo.data(),
-                     hi.data(), ax.data(), aty.data(), atdy.data(), stats);
+    group_lane_stats(rows, blocks, rho_scale_of_level(level), x.data(), w.data(), w_prev.data(),
+                     lo.data(), hi.data(), ax.data(), aty.data(), atdy.data(), stats);
     for (int g = 0; g < G; ++g) {
       if (env[g] < 0 || !due(g)) continue;
       const AdmmLaneStats& st = stats[g];
@@ -569,13 +587,14 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
         iter - last_rho_update >= s.adaptive_rho_interval) {
       const int next = detail::admm_next_rho_level(s, level, log_ratio_sum / ratio_count);
       if (next != level) {
+        w_scale = rho_scale_of_level(level) / rho_scale_of_level(next);
         level = next;
         kkt = factor_at(level);
         last_rho_update = iter;
         changed = true;
       }
     }
-    if (changed) refresh_rhs();
+    if (changed) refresh_rhs(w_scale);
   }
 }
 

@@ -154,34 +154,13 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
   const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B,
                     lb = std::max<std::size_t>(std::size_t(lh) * B, 1);
   // ax [blocks * m, B] doubles as the staging buffer of every transpose (sized for all).
-  DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), rhs(cuda, nb), atdy(cuda, nb), z(cuda, mb),
-      y(cuda, mb), y_prev(cuda, mb), lo(cuda, lb), hi(cuda, lb), ax(cuda, std::max(nb, mb)),
+  DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), rhs(cuda, nb), atdy(cuda, nb), w(cuda, mb),
+      w_prev(cuda, mb), lo(cuda, lb), hi(cuda, lb), ax(cuda, std::max(nb, mb)),
       tree(cuda, std::max<std::size_t>(4 * std::size_t(state->rows.tree.nodes) * B, 1));
-  const AdmmLaneVectors v{x.data(),  xt.data(), rhs.data(), z.data(),    y.data(),   y_prev.data(),
+  const AdmmLaneVectors v{x.data(),  xt.data(), rhs.data(), w.data(),    w_prev.data(),
                           lo.data(), hi.data(), ax.data(),  atdy.data(), tree.data()};
-  {  // Bounds and starts, staged env-major on the host and transposed on the device.
-    NvtxRange load("expert.admm_cuda.load");
-    std::vector<double> h_lo(lb), h_hi(lb), h_x(nb), h_z(mb), h_y(mb);
-    // load_lane only writes into vectors sized above: nothing in this loop throws.
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int e = 0; e < B; ++e) {
-      auto row = [&](std::vector<double>& h, int len) {
-        return Strided<double>{h.data() + std::size_t(e) * len, 1};
-      };
-      admm.load_lane(blocks, shared, l[e], u[e], iterates[e], row(h_lo, lh), row(h_hi, lh),
-                     row(h_x, nh), row(h_z, mh), row(h_y, mh));
-    }
-    auto put = [&](const std::vector<double>& h, DeviceBuffer<double>& dst, int len) {
-      if (len == 0) return;                               // every bound shared: no lane bounds
-      ax.copy_from_host(h.data(), std::size_t(len) * B);  // ax is free until the first check
-      cuda_transpose(ax.data(), dst.data(), B, len);
-    };
-    put(h_lo, lo, lh);
-    put(h_hi, hi, lh);
-    put(h_z, z, mh);
-    put(h_y, y, mh);
-    put(h_x, x, nh);
-  }
+  // Each group of kAdmmGroup envs starts at the rho level of its warm starts (a lane's w
+  // depends on it).
   const int groups = (B + kAdmmGroup - 1) / kAdmmGroup;
   std::vector<int> level(groups, 0), last_update(groups, 0);
   for (int g = 0; g < groups; ++g) {
@@ -191,14 +170,41 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     level[g] = admm.initial_rho_level(blocks, starts);
     state->ensure_level(level[g]);
   }
+  // The lanes' bounds, env-major (kept for store_lane, which clamps w into z).
+  std::vector<double> h_lo(lb), h_hi(lb);
+  {  // Bounds and starts, staged env-major on the host and transposed on the device.
+    NvtxRange load("expert.admm_cuda.load");
+    std::vector<double> h_x(nb), h_w(mb);
+    // load_lane only writes into vectors sized above: nothing in this loop throws.
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int e = 0; e < B; ++e) {
+      auto row = [&](std::vector<double>& h, int len) {
+        return Strided<double>{h.data() + std::size_t(e) * len, 1};
+      };
+      admm.load_lane(blocks, shared, rho_scale_of_level(level[e / kAdmmGroup]), l[e], u[e],
+                     iterates[e], row(h_lo, lh), row(h_hi, lh), row(h_x, nh), row(h_w, mh));
+    }
+    auto put = [&](const std::vector<double>& h, DeviceBuffer<double>& dst, int len) {
+      if (len == 0) return;                               // every bound shared: no lane bounds
+      ax.copy_from_host(h.data(), std::size_t(len) * B);  // ax is free until the first check
+      cuda_transpose(ax.data(), dst.data(), B, len);
+    };
+    put(h_lo, lo, lh);
+    put(h_hi, hi, lh);
+    put(h_w, w, mh);
+    put(h_x, x, nh);
+  }
   std::vector<std::uint8_t> done(B, 0);
   std::vector<AdmmLaneStats> stats(B);
   DeviceBuffer<int> d_level(cuda, groups);
   DeviceBuffer<std::uint8_t> d_done(cuda, B);
   DeviceBuffer<AdmmLaneStats> d_stats(cuda, B);
+  // The level each group's w was last computed at (the rhs kernel rescales w from it).
+  DeviceBuffer<int> d_prev_level(cuda, groups);
   d_level.copy_from_host(level.data(), groups);
+  d_prev_level.copy_from_host(level.data(), groups);
   d_done.copy_from_host(done.data(), B);
-  cuda_admm_rhs(rows, d_level.data(), d_done.data(), B, blocks, s.sigma, v);
+  cuda_admm_rhs(rows, d_level.data(), d_prev_level.data(), d_done.data(), B, blocks, s.sigma, v);
   int iter = 0, active = B;
   while (active > 0 && iter < s.max_iterations) {
     // Iterate up to the next check (every check_every iterations and at the last one).
@@ -206,9 +212,10 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     cuda_admm_iterations(rows, state->views.data(), d_level.data(), d_done.data(), B, blocks,
                          s.sigma, s.alpha, next - iter, v);
     iter = next;
-    cuda_admm_stats(rows, d_done.data(), B, blocks, kInfinity, v, d_stats.data());
+    cuda_admm_stats(rows, d_level.data(), d_done.data(), B, blocks, kInfinity, v, d_stats.data());
     d_stats.copy_to_host(stats.data(), B);  // synchronizes
     bool rho_changed = false;  // the iterations' rhs is then recomputed with the new rho
+    const std::vector<int> prev_level = level;
     for (int g = 0; g < groups; ++g) {
       double log_ratio_sum = 0;
       int ratio_count = 0, running = 0;
@@ -244,20 +251,24 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     }
     d_level.copy_from_host(level.data(), groups);
     d_done.copy_from_host(done.data(), B);
-    if (rho_changed) cuda_admm_rhs(rows, d_level.data(), d_done.data(), B, blocks, s.sigma, v);
+    if (rho_changed) {
+      d_prev_level.copy_from_host(prev_level.data(), groups);
+      cuda_admm_rhs(rows, d_level.data(), d_prev_level.data(), d_done.data(), B, blocks, s.sigma,
+                    v);
+    }
   }
   for (int e = 0; e < B; ++e)
     if (!done[e]) iterates[e].rho_level = level[e / kAdmmGroup];
-  {  // Frozen lanes hold their iterate at termination: back to env-major, unscaled.
+  {  // Frozen lanes hold their iterate at termination (w at the level they ended at): back to
+     // env-major, unscaled.
     NvtxRange store("expert.admm_cuda.store");
-    std::vector<double> h_x(nb), h_z(mb), h_y(mb);
+    std::vector<double> h_x(nb), h_w(mb);
     auto get = [&](DeviceBuffer<double>& src, std::vector<double>& h, int len) {
       cuda_transpose(src.data(), ax.data(), len, B);
       ax.copy_to_host(h.data(), h.size());
     };
     get(x, h_x, nh);
-    get(z, h_z, mh);
-    get(y, h_y, mh);
+    get(w, h_w, mh);
     std::exception_ptr error;  // e.g. bad_alloc: rethrown outside the parallel region
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int e = 0; e < B; ++e) try {
@@ -265,7 +276,8 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
           return Strided<double>{h.data() + std::size_t(e) * len, 1};
         };
         info[e].objective_cny =
-            admm.store_lane(blocks, row(h_x, nh), row(h_z, mh), row(h_y, mh), iterates[e]);
+            admm.store_lane(blocks, shared, rho_scale_of_level(iterates[e].rho_level), row(h_x, nh),
+                            row(h_w, mh), row(h_lo, lh), row(h_hi, lh), iterates[e]);
       } catch (...) {
 #pragma omp critical(p2pgrid_admm_cuda_store_error)
         if (!error) error = std::current_exception();

@@ -48,19 +48,26 @@ void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, con
   }
 }
 
-void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
-                   int batch, int blocks, double sigma, const AdmmLaneVectors& v) {
+void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const int* group_prev_level,
+                   const std::uint8_t* done, int batch, int blocks, double sigma,
+                   const AdmmLaneVectors& v) {
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e) {
+    if (done[e]) continue;
+    const int g = e / kAdmmGroup;
+    admm_env_rhs(rows, std::ldexp(1.0, group_level[g]),
+                 std::ldexp(1.0, group_prev_level[g] - group_level[g]), batch, e, blocks, sigma, v);
+  }
+}
+
+void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
+                     int batch, int blocks, double inf, const AdmmLaneVectors& v,
+                     AdmmLaneStats* stats) {
 #pragma omp parallel for
   for (int e = 0; e < batch; ++e)
     if (!done[e])
-      admm_env_rhs(rows, std::ldexp(1.0, group_level[e / kAdmmGroup]), batch, e, blocks, sigma, v);
-}
-
-void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int batch, int blocks,
-                     double inf, const AdmmLaneVectors& v, AdmmLaneStats* stats) {
-#pragma omp parallel for
-  for (int e = 0; e < batch; ++e)
-    if (!done[e]) stats[e] = admm_env_stats(rows, batch, e, blocks, inf, v);
+      stats[e] = admm_env_stats(rows, std::ldexp(1.0, group_level[e / kAdmmGroup]), batch, e,
+                                blocks, inf, v);
 }
 
 void cuda_transpose(const double* in, double* out, int rows, int cols) {

@@ -58,7 +58,7 @@ TEST(ExpertAdmm, TheVoltageTreeGivesTheProductsOfTheVoltageRows) {
                       test::default_cpu_powerflow());
   const ExpertAdmm admm(expert.qp(), expert.settings().admm);
   const ExpertQp& qp = expert.qp();
-  const AdmmRowsView rows = admm.rows_view();
+  AdmmRowsView rows = admm.rows_view();
   const int n = qp.block_vars, m = qp.block_rows, blocks = 3;
   int voltage_rows = 0, tree_rows = 0;
   for (int r = 0; r < m; ++r) {
@@ -76,10 +76,20 @@ TEST(ExpertAdmm, TheVoltageTreeGivesTheProductsOfTheVoltageRows) {
     return v;
   };
   std::vector<double> x = random(blocks * n), y = random(blocks * m), y_prev = random(blocks * m);
-  std::vector<double> ax(blocks * m), aty(blocks * n), atdy(blocks * n), tree(2 * rows.tree.nodes);
+  // The kernels keep w = z + y / rho; with every bound 0 (one shared table), z = 0 and w = y / rho.
+  const std::vector<int> slot(m, -1);
+  const std::vector<double> zeros(m, 0.0);
+  rows.bounds = AdmmBoundsView{0, slot.data(), zeros.data(), zeros.data()};
+  std::vector<double> w(blocks * m), w_prev(blocks * m);
+  for (int i = 0; i < blocks * m; ++i) {
+    w[i] = y[i] / rows.rho[i % m];
+    w_prev[i] = y_prev[i] / rows.rho[i % m];
+  }
+  std::vector<double> ax(blocks * m), aty(blocks * n), atdy(blocks * n), tree(2 * rows.tree.nodes),
+      no_lane_bounds(1);
   auto acc = [](std::vector<double>& v) { return Strided<double>{v.data(), 1}; };
-  admm_check_products(rows, blocks, acc(x), acc(y), acc(y_prev), acc(ax), acc(aty), acc(atdy),
-                      acc(tree));
+  admm_check_products(rows, blocks, 1.0, acc(x), acc(w), acc(w_prev), acc(no_lane_bounds),
+                      acc(no_lane_bounds), acc(ax), acc(aty), acc(atdy), acc(tree));
   std::vector<double> ax_ref(blocks * m, 0.0), aty_ref(blocks * n, 0.0), atdy_ref(blocks * n, 0.0);
   for (int k = 0; k < blocks; ++k)
     for (int r = 0; r < m; ++r) {

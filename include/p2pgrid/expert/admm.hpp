@@ -124,17 +124,21 @@ class ExpertAdmm {
   AdmmSharedBounds share_bounds(int blocks, const std::vector<std::vector<double>>& l,
                                 const std::vector<std::vector<double>>& u) const;
   /// Writes one env's scaled bounds of the rows `shared` leaves to the lanes
-  /// ([blocks * shared.lane_rows]) and its start (its warm start if the sizes fit, else zeros)
-  /// into lane accessors of the solvers' storage.
-  void load_lane(int blocks, const AdmmSharedBounds& shared, const std::vector<double>& l,
-                 const std::vector<double>& u, const AdmmIterate& warm, Strided<double> lo,
-                 Strided<double> hi, Strided<double> x, Strided<double> z, Strided<double> y) const;
+  /// ([blocks * shared.lane_rows]) and its start (its warm start if the sizes fit, else zeros):
+  /// x~ and w = z~ + y~ / rho at the group's rho scale (admm_kernels.hpp, admm_dual), into lane
+  /// accessors of the solvers' storage.
+  void load_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale,
+                 const std::vector<double>& l, const std::vector<double>& u,
+                 const AdmmIterate& warm, Strided<double> lo, Strided<double> hi, Strided<double> x,
+                 Strided<double> w) const;
   /// True if `warm` fits a horizon of `blocks` blocks (load_lane then starts from it).
   bool warm_start_fits(int blocks, const AdmmIterate& warm) const;
   /// The rho level a group starts at: the mean of its warm-started envs' levels, else 0.
   int initial_rho_level(int blocks, const std::vector<const AdmmIterate*>& lanes) const;
-  /// Reads one lane back in unscaled units; returns its objective (CNY).
-  double store_lane(int blocks, Strided<double> x, Strided<double> z, Strided<double> y,
+  /// Reads one lane back in unscaled units (z and y from w at the lane's rho scale); returns
+  /// its objective (CNY).
+  double store_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale, Strided<double> x,
+                    Strided<double> w, Strided<double> lo, Strided<double> hi,
                     AdmmIterate& out) const;
 
  private:

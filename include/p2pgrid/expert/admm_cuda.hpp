@@ -12,18 +12,21 @@
 namespace p2pgrid::detail {
 
 /// `iterations` ADMM iterations of every env whose done flag is 0; env e uses the factor
-/// views[group_level[e / kAdmmGroup] - kRhoLevelMin]. The last one saves y into y_prev.
+/// views[group_level[e / kAdmmGroup] - kRhoLevelMin]. The last one saves w into w_prev.
 void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, const int* group_level,
                           const std::uint8_t* done, int batch, int blocks, double sigma,
                           double alpha, int iterations, const AdmmLaneVectors& v);
 
 /// The rhs of the next iteration (admm_env_rhs) of every env whose done flag is 0, at its
-/// group's rho level: after the start and after rho changes.
-void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
-                   int batch, int blocks, double sigma, const AdmmLaneVectors& v);
-/// The residual statistics of every running env into stats[batch].
-void cuda_admm_stats(const AdmmRowsView& rows, const std::uint8_t* done, int batch, int blocks,
-                     double inf, const AdmmLaneVectors& v, AdmmLaneStats* stats);
+/// group's rho level: after the start and after rho changes (from the level in
+/// group_prev_level: w is rescaled so that y stays).
+void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const int* group_prev_level,
+                   const std::uint8_t* done, int batch, int blocks, double sigma,
+                   const AdmmLaneVectors& v);
+/// The residual statistics of every running env, at its group's rho level, into stats[batch].
+void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
+                     int batch, int blocks, double inf, const AdmmLaneVectors& v,
+                     AdmmLaneStats* stats);
 
 /// out[c * rows + r] = in[r * cols + c] (env-major <-> lane-major).
 void cuda_transpose(const double* in, double* out, int rows, int cols);

@@ -311,22 +311,36 @@ P2P_HD P2P_ADMM_INLINE void admm_add_row_transpose(const AdmmRowsView& a, int bl
       out[(k + 1) * a.n + a.prev_cols[p]] += a.prev_vals[p] * w;
 }
 
-/// Weights of a product A~' w.
-enum class AtWeights { kY, kYMinusZ };  // y | y - z
+/// The duals of row r from w = z + y / rho (the one vector a lane keeps per row instead of z and
+/// y): z = clamp(w, l, u) and y = rho (w - z). This is exact for OSQP's iterates: its
+/// z-update is z = clamp(v) with v = z^ + y_old / rho, and its y-update then gives
+/// y = rho (v - z), so w is v.
+template <class T>
+P2P_HD P2P_ADMM_INLINE T admm_dual(const T& w, const T& z, double rho) {
+  return rho * (w - z);
+}
 
-/// out += A~' w on the leading `blocks` blocks; `tree` is scratch of 2 * tree.nodes.
+/// Weights of a product A~' v.
+enum class AtWeights { kY, kYMinusYPrev };  // y | y - y_prev
+
+/// out += A~' v on the leading `blocks` blocks, v = y or y - y_prev from w and w_prev (at the
+/// same rho); `tree` is scratch of 2 * tree.nodes.
 template <AtWeights W, class V>
-P2P_HD P2P_ADMM_INLINE void admm_add_at(const AdmmRowsView& a, int blocks, V z, V y, V out,
-                                        V tree) {
+P2P_HD P2P_ADMM_INLINE void admm_add_at(const AdmmRowsView& a, int blocks, double rho_scale, V w,
+                                        V w_prev, V lo, V hi, V out, V tree) {
   using T = LaneOf<V>;
   const int m = a.m;
   for (int k = 0; k < blocks; ++k) {
     for (int i = 0; i < a.tree.nodes; ++i) tree[i] = T{};
     for (int r = 0; r < m; ++r) {
       const int i = k * m + r;
-      T w = y[i];
-      if (W == AtWeights::kYMinusZ) w = y[i] - z[i];
-      admm_add_row_transpose(a, blocks, k, r, w, out, tree);
+      const double rho = rho_scale * a.rho[r];
+      T lo_r, hi_r;
+      admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
+      T v = admm_dual(w[i], lane_clamp(w[i], lo_r, hi_r), rho);
+      if (W == AtWeights::kYMinusYPrev)
+        v -= admm_dual(w_prev[i], lane_clamp(w_prev[i], lo_r, hi_r), rho);
+      admm_add_row_transpose(a, blocks, k, r, v, out, tree);
     }
     if (a.tree.nodes > 0) tree_add_transpose(a, k, tree, out);
   }
@@ -359,17 +373,20 @@ P2P_HD P2P_ADMM_INLINE void admm_start_block(const AdmmRowsView& a, int k, doubl
 }
 
 /// One pass over the rows, block by block, so that every row's data is loaded once per
-/// iteration: with kUpdate, the end of an ADMM iteration (OSQP Algorithm 1, steps 4-6)
+/// iteration: with kUpdate, the end of an ADMM iteration (OSQP Algorithm 1, steps 4-6) in
+/// terms of w = z + y / rho (admm_dual):
 ///   x <- alpha x~ + (1 - alpha) x
-///   z^ = alpha A~ x~ + (1 - alpha) z;  z <- clamp(z^ + y / rho, l, u);  y <- y + rho (z^ - z)
+///   z = clamp(w);  z^ = alpha A~ x~ + (1 - alpha) z;  w <- z^ + (w - z)   (= z^ + y / rho)
 /// and, with or without, the right-hand side of the next iteration's KKT solve
-///   rhs = sigma x - q~ + A~'(rho z - y).
+///   rhs = sigma x - q~ + A~'(rho z - y),  rho z - y = rho (2 clamp(w) - w).
+/// Without kUpdate, w is first rescaled to a new rho: w <- z + (w - z) w_scale, w_scale =
+/// rho_old / rho (y is kept), unless w_scale is 1.
 /// `tree` is scratch of 4 * tree.nodes (voltages, then weights); lo and hi are the lane's own
-/// bounds (admm_row_bounds). Without kUpdate, xt, lo and hi are not read.
+/// bounds (admm_row_bounds). Without kUpdate, xt is not read.
 template <bool kUpdate, class V>
 P2P_HD P2P_ADMM_INLINE void admm_rows_pass(const AdmmRowsView& a, int blocks, double rho_scale,
-                                           double sigma, double alpha, V x, V xt, V z, V y, V lo,
-                                           V hi, V rhs, V tree) {
+                                           double sigma, double alpha, double w_scale, V x, V xt,
+                                           V w, V lo, V hi, V rhs, V tree) {
   using T = LaneOf<V>;
   const int m = a.m, nt = a.tree.nodes;
   const V volts = tree, weights = lane_offset(tree, 2 * nt);
@@ -382,44 +399,48 @@ P2P_HD P2P_ADMM_INLINE void admm_rows_pass(const AdmmRowsView& a, int blocks, do
     for (int r = 0; r < m; ++r) {
       const int i = k * m + r;
       const double rho = rho_scale * a.rho[r];
+      T lo_r, hi_r;
+      admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
+      T wi = w[i];
       if (kUpdate) {
-        const double inv_rho = 1.0 / rho;  // one division per row, not one per env
-        const auto zh = alpha * admm_row_product(a, blocks, k, r, xt, volts) + (1 - alpha) * z[i];
-        T lo_r, hi_r;
-        admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
-        const auto zn = lane_clamp(zh + inv_rho * y[i], lo_r, hi_r);
-        y[i] += rho * (zh - zn);
-        z[i] = zn;
+        const T z = lane_clamp(wi, lo_r, hi_r);
+        const T zh = alpha * admm_row_product(a, blocks, k, r, xt, volts) + (1 - alpha) * z;
+        wi = zh + (wi - z);
+        w[i] = wi;
+      } else if (w_scale != 1.0) {
+        const T z = lane_clamp(wi, lo_r, hi_r);
+        wi = z + w_scale * (wi - z);
+        w[i] = wi;
       }
-      const T w = rho * z[i] - y[i];
-      admm_add_row_transpose(a, blocks, k, r, w, rhs, weights);
+      const T z = lane_clamp(wi, lo_r, hi_r);
+      admm_add_row_transpose(a, blocks, k, r, rho * (z + z - wi), rhs, weights);
     }
     if (nt > 0) tree_add_transpose(a, k, weights, rhs);
   }
 }
 
 /// rhs = sigma x - q~ + A~'(rho z - y) from the current iterates: before the first iteration,
-/// and after a lane was refilled or rho changed (the iterations keep it up to date otherwise,
-/// with the same arithmetic).
+/// and after a lane was refilled or rho changed (w_scale = rho_old / rho_new: w is rescaled so
+/// that y stays); the iterations keep it up to date otherwise, with the same arithmetic.
 template <class V>
 P2P_HD P2P_ADMM_INLINE void admm_rhs(const AdmmRowsView& a, int blocks, double rho_scale,
-                                     double sigma, V x, V z, V y, V rhs, V tree) {
-  admm_rows_pass<false>(a, blocks, rho_scale, sigma, 0.0, x, x, z, y, z, z, rhs, tree);
+                                     double sigma, double w_scale, V x, V w, V lo, V hi, V rhs,
+                                     V tree) {
+  admm_rows_pass<false>(a, blocks, rho_scale, sigma, 0.0, w_scale, x, x, w, lo, hi, rhs, tree);
 }
 
 /// One ADMM iteration (OSQP Algorithm 1, steps 3-6) of the lanes behind the accessors:
 ///   x~ solves (P~ + sigma I + A~' rho A~) x~ = rhs   (into xt)
-/// then admm_rows_pass (the updates, and the next rhs). `y_prev` receives y before its update
-/// when save_y (for the infeasibility check).
+/// then admm_rows_pass (the updates, and the next rhs). `w_prev` receives w before its update
+/// when save_w (for the infeasibility check's dy).
 template <class V>
 P2P_HD P2P_ADMM_INLINE void admm_iteration(const AdmmRowsView& a, const FactorView& f, int blocks,
                                            double rho_scale, double sigma, double alpha, V x, V xt,
-                                           V z, V y, V lo, V hi, V y_prev, V rhs, V tree,
-                                           bool save_y) {
+                                           V w, V lo, V hi, V w_prev, V rhs, V tree, bool save_w) {
   factor_solve(f, blocks, rhs, xt);
-  if (save_y)
-    for (int i = 0; i < blocks * a.m; ++i) y_prev[i] = y[i];
-  admm_rows_pass<true>(a, blocks, rho_scale, sigma, alpha, x, xt, z, y, lo, hi, rhs, tree);
+  if (save_w)
+    for (int i = 0; i < blocks * a.m; ++i) w_prev[i] = w[i];
+  admm_rows_pass<true>(a, blocks, rho_scale, sigma, alpha, 1.0, x, xt, w, lo, hi, rhs, tree);
 }
 
 /// Unscaled residuals of one lane (OSQP sections 3.4 and 5.1), for the termination test and
@@ -432,10 +453,12 @@ struct AdmmLaneStats {
 };
 
 /// The products the statistics need, for any lane width: ax = A~ x [blocks * m],
-/// aty = A~' y and atdy = A~'(y - y_prev) [blocks * n]; `tree` is scratch of 2 * tree.nodes.
+/// aty = A~' y and atdy = A~'(y - y_prev) [blocks * n] (y, y_prev from w, w_prev);
+/// `tree` is scratch of 2 * tree.nodes.
 template <class V>
-P2P_HD P2P_ADMM_INLINE void admm_check_products(const AdmmRowsView& a, int blocks, V x, V y,
-                                                V y_prev, V ax, V aty, V atdy, V tree) {
+P2P_HD P2P_ADMM_INLINE void admm_check_products(const AdmmRowsView& a, int blocks, double rho_scale,
+                                                V x, V w, V w_prev, V lo, V hi, V ax, V aty, V atdy,
+                                                V tree) {
   const int nh = blocks * a.n;
   for (int k = 0; k < blocks; ++k) {
     if (a.tree.nodes > 0) tree_voltages(a, k, x, tree);
@@ -443,14 +466,17 @@ P2P_HD P2P_ADMM_INLINE void admm_check_products(const AdmmRowsView& a, int block
   }
   for (int i = 0; i < nh; ++i) aty[i] = LaneOf<V>{};
   for (int i = 0; i < nh; ++i) atdy[i] = LaneOf<V>{};
-  admm_add_at<AtWeights::kY>(a, blocks, y, y, aty, tree);
-  admm_add_at<AtWeights::kYMinusZ>(a, blocks, y_prev, y, atdy, tree);
+  admm_add_at<AtWeights::kY>(a, blocks, rho_scale, w, w, lo, hi, aty, tree);
+  admm_add_at<AtWeights::kYMinusYPrev>(a, blocks, rho_scale, w, w_prev, lo, hi, atdy, tree);
 }
 
-/// Row i's share of a lane's statistics (e: the row's scaling; the other arguments are the
-/// lane's scaled values of row i).
-P2P_HD void admm_stats_row(AdmmLaneStats& s, double e, double inf, double ax, double z, double y,
-                           double y_prev, double lo, double hi) {
+/// Row r's share of a lane's statistics from its scaled values: ax = (A~ x)_r, w and w_prev,
+/// bounds lo, hi, step size rho, row scaling e.
+P2P_HD void admm_stats_row(AdmmLaneStats& s, double e, double rho, double inf, double ax, double w,
+                           double w_prev, double lo, double hi) {
+  const double z = lane_clamp(w, lo, hi);
+  const double y = admm_dual(w, z, rho),
+               y_prev = admm_dual(w_prev, lane_clamp(w_prev, lo, hi), rho);
   const double axi = ax / e, zi = z / e;
   s.prim = p2p_max(s.prim, fabs(axi - zi));
   s.ax = p2p_max(s.ax, fabs(axi));
@@ -485,8 +511,9 @@ P2P_HD void admm_stats_col(AdmmLaneStats& s, const AdmmRowsView& a, int i, doubl
 /// Statistics of one lane (scalar accessors) from the products of admm_check_products, rows
 /// then variables in order (the CPU walks all its lanes at once in the same order).
 template <class V>
-P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double inf, V x, V z, V y,
-                                     V y_prev, V lo, V hi, V ax, V aty, V atdy) {
+P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double rho_scale,
+                                     double inf, V x, V w, V w_prev, V lo, V hi, V ax, V aty,
+                                     V atdy) {
   AdmmLaneStats s;
   const int nh = blocks * a.n;
   for (int k = 0; k < blocks; ++k)
@@ -494,18 +521,18 @@ P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double i
       const int i = k * a.m + r;
       double lo_r, hi_r;
       admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
-      admm_stats_row(s, a.e[r], inf, ax[i], z[i], y[i], y_prev[i], lo_r, hi_r);
+      admm_stats_row(s, a.e[r], rho_scale * a.rho[r], inf, ax[i], w[i], w_prev[i], lo_r, hi_r);
     }
   for (int i = 0; i < nh; ++i) admm_stats_col(s, a, i, x[i], aty[i], atdy[i]);
   return s;
 }
 
 /// Device vectors of a batch, lane-major (element i of env e at [i * batch + e]): x, xt, rhs,
-/// atdy [blocks * n, batch]; tree [4 * tree.nodes, batch] (scratch); lo, hi
-/// [blocks * bounds.lane_rows, batch] (AdmmBoundsView); the rest [blocks * m, batch]. xt doubles as
-/// the A~'y of the statistics (every iteration rewrites it).
+/// atdy [blocks * n, batch]; w, w_prev, ax [blocks * m, batch]; lo, hi
+/// [blocks * bounds.lane_rows, batch] (AdmmBoundsView); tree [4 * tree.nodes, batch]
+/// (scratch). xt doubles as the A~'y of the statistics (every iteration rewrites it).
 struct AdmmLaneVectors {
-  double *x, *xt, *rhs, *z, *y, *y_prev, *lo, *hi, *ax, *atdy, *tree;
+  double *x, *xt, *rhs, *w, *w_prev, *lo, *hi, *ax, *atdy, *tree;
 };
 
 P2P_HD Strided<double> lane_of(double* v, int env, int batch) {
@@ -513,33 +540,35 @@ P2P_HD Strided<double> lane_of(double* v, int env, int batch) {
 }
 
 /// The work of env e's CUDA thread between two checks: `iterations` ADMM iterations with the
-/// factor of its group's rho level; the last one saves y into y_prev.
+/// factor of its group's rho level; the last one saves w into w_prev.
 P2P_HD void admm_env_iterations(const AdmmRowsView& rows, const FactorView& f, double rho_scale,
                                 int batch, int e, int blocks, double sigma, double alpha,
                                 int iterations, const AdmmLaneVectors& v) {
   for (int it = 0; it < iterations; ++it)
     admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, lane_of(v.x, e, batch),
-                   lane_of(v.xt, e, batch), lane_of(v.z, e, batch), lane_of(v.y, e, batch),
-                   lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.y_prev, e, batch),
-                   lane_of(v.rhs, e, batch), lane_of(v.tree, e, batch), it + 1 == iterations);
+                   lane_of(v.xt, e, batch), lane_of(v.w, e, batch), lane_of(v.lo, e, batch),
+                   lane_of(v.hi, e, batch), lane_of(v.w_prev, e, batch), lane_of(v.rhs, e, batch),
+                   lane_of(v.tree, e, batch), it + 1 == iterations);
 }
 
-/// The work of env e's CUDA thread when its start or its rho level changed: the rhs of its next
-/// iteration (admm_rhs).
-P2P_HD void admm_env_rhs(const AdmmRowsView& rows, double rho_scale, int batch, int e, int blocks,
-                         double sigma, const AdmmLaneVectors& v) {
-  admm_rhs(rows, blocks, rho_scale, sigma, lane_of(v.x, e, batch), lane_of(v.z, e, batch),
-           lane_of(v.y, e, batch), lane_of(v.rhs, e, batch), lane_of(v.tree, e, batch));
+/// The work of env e's CUDA thread when its start or its rho level changed (w_scale = rho_old /
+/// rho_new): the rhs of its next iteration (admm_rhs).
+P2P_HD void admm_env_rhs(const AdmmRowsView& rows, double rho_scale, double w_scale, int batch,
+                         int e, int blocks, double sigma, const AdmmLaneVectors& v) {
+  admm_rhs(rows, blocks, rho_scale, sigma, w_scale, lane_of(v.x, e, batch), lane_of(v.w, e, batch),
+           lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.rhs, e, batch),
+           lane_of(v.tree, e, batch));
 }
 
 /// The work of env e's CUDA thread at a check: its residual statistics.
-P2P_HD AdmmLaneStats admm_env_stats(const AdmmRowsView& rows, int batch, int e, int blocks,
-                                    double inf, const AdmmLaneVectors& v) {
-  admm_check_products(rows, blocks, lane_of(v.x, e, batch), lane_of(v.y, e, batch),
-                      lane_of(v.y_prev, e, batch), lane_of(v.ax, e, batch), lane_of(v.xt, e, batch),
-                      lane_of(v.atdy, e, batch), lane_of(v.tree, e, batch));
-  return admm_lane_stats(rows, blocks, inf, lane_of(v.x, e, batch), lane_of(v.z, e, batch),
-                         lane_of(v.y, e, batch), lane_of(v.y_prev, e, batch),
+P2P_HD AdmmLaneStats admm_env_stats(const AdmmRowsView& rows, double rho_scale, int batch, int e,
+                                    int blocks, double inf, const AdmmLaneVectors& v) {
+  admm_check_products(rows, blocks, rho_scale, lane_of(v.x, e, batch), lane_of(v.w, e, batch),
+                      lane_of(v.w_prev, e, batch), lane_of(v.lo, e, batch), lane_of(v.hi, e, batch),
+                      lane_of(v.ax, e, batch), lane_of(v.xt, e, batch), lane_of(v.atdy, e, batch),
+                      lane_of(v.tree, e, batch));
+  return admm_lane_stats(rows, blocks, rho_scale, inf, lane_of(v.x, e, batch),
+                         lane_of(v.w, e, batch), lane_of(v.w_prev, e, batch),
                          lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.ax, e, batch),
                          lane_of(v.xt, e, batch), lane_of(v.atdy, e, batch));
 }
