@@ -421,7 +421,12 @@ TEST(Expert, OnlyPlansThatBreakAVoltageLimitAreRelinearized) {
   c.set("expert.dso_rounds=0");
   const Expert linear_only(test::default_env_spec(), resolve_expert_config(c),
                            test::default_cpu_powerflow());
-  EXPECT_GT(linear_only.plan({linear_only.initial_data(305)})[0].ac_violation_pu, tolerance);
+  const ExpertPlan linear = linear_only.plan({linear_only.initial_data(305)})[0];
+  EXPECT_GT(linear.ac_violation_pu, tolerance);
+  std::printf("[ dso ] day 305: %d iterations, AC violation %.2e p.u.; re-linearized %d time(s): "
+              "%d iterations in all, violation %.2e p.u.; day 306: %d iterations\n",
+              linear.info.iterations, linear.ac_violation_pu, plans[0].dso_rounds,
+              plans[0].info.iterations, plans[0].ac_violation_pu, plans[1].info.iterations);
 }
 
 TEST(Expert, ImpossibleVoltageLimitsAreNotReportedSolved) {
