@@ -451,29 +451,13 @@ P2P_ISA_CLONES void group_check_products(const AdmmRowsView& rows, int blocks, d
   admm_check_products(rows, blocks, rho_scale, x, w, w_prev, lo, hi, ax, aty, atdy, tree);
 }
 
-/// The statistics of every lane of the group in one pass over its vectors (admm_lane_stats's
-/// order for each lane, so the same values).
+/// The statistics of every lane of the group in one pass over its vectors.
 P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, double rho_scale,
                                      const GroupPack* x, const GroupPack* w,
                                      const GroupPack* w_prev, const GroupPack* lo,
                                      const GroupPack* hi, const GroupPack* ax, const GroupPack* aty,
                                      const GroupPack* atdy, AdmmLaneStats* stats) {
-  constexpr int G = kAdmmGroup;
-  for (int g = 0; g < G; ++g) stats[g] = AdmmLaneStats{};
-  const int nh = blocks * rows.n;
-  for (int k = 0; k < blocks; ++k)
-    for (int r = 0; r < rows.m; ++r) {
-      const int i = k * rows.m + r;
-      GroupPack lo_r, hi_r;
-      admm_row_bounds(rows, k, r, lo, hi, lo_r, hi_r);
-      const double rho = rho_scale * rows.rho[r];
-      for (int g = 0; g < G; ++g)
-        admm_stats_row(stats[g], rows.e[r], rho, kInfinity, ax[i].v[g], w[i].v[g], w_prev[i].v[g],
-                       lo_r.v[g], hi_r.v[g]);
-    }
-  for (int i = 0; i < nh; ++i)
-    for (int g = 0; g < G; ++g)
-      admm_stats_col(stats[g], rows, i, x[i].v[g], aty[i].v[g], atdy[i].v[g]);
+  admm_lane_stats(rows, blocks, rho_scale, kInfinity, x, w, w_prev, lo, hi, ax, aty, atdy, stats);
 }
 
 }  // namespace

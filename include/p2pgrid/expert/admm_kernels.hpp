@@ -90,11 +90,25 @@ P2P_HD double lane_clamp(double a, double lo, double hi) {
 
 /// Every lane of t to v (a bound shared by all envs).
 P2P_HD void lane_fill(double& t, double v) { t = v; }
+/// Lane g's value, and the number of lanes of a type.
+P2P_HD double lane_value(double t, int) { return t; }
+template <class T>
+struct LaneWidth {
+  static constexpr int value = 1;
+};
 #if !defined(__CUDACC__)
 template <int G>
 void lane_fill(LanePack<G>& t, double v) {
   for (int g = 0; g < G; ++g) t.v[g] = v;
 }
+template <int G>
+double lane_value(const LanePack<G>& t, int g) {
+  return t.v[g];
+}
+template <int G>
+struct LaneWidth<LanePack<G>> {
+  static constexpr int value = G;
+};
 #endif
 
 /// The voltage rows of a block as the feeder's tree (expert_qp.hpp, QpVoltageTree), scaled:
@@ -508,23 +522,30 @@ P2P_HD void admm_stats_col(AdmmLaneStats& s, const AdmmRowsView& a, int i, doubl
   s.atdy = p2p_max(s.atdy, fabs(atdy / a.d[i % a.n]));
 }
 
-/// Statistics of one lane (scalar accessors) from the products of admm_check_products, rows
-/// then variables in order (the CPU walks all its lanes at once in the same order).
+/// Statistics of the lanes behind the accessors (stats[g] for each of their LaneWidth lanes)
+/// from the products of admm_check_products: rows then variables in order, every lane's values
+/// in one pass over the vectors.
 template <class V>
-P2P_HD AdmmLaneStats admm_lane_stats(const AdmmRowsView& a, int blocks, double rho_scale,
-                                     double inf, V x, V w, V w_prev, V lo, V hi, V ax, V aty,
-                                     V atdy) {
-  AdmmLaneStats s;
-  const int nh = blocks * a.n;
+P2P_HD P2P_ADMM_INLINE void admm_lane_stats(const AdmmRowsView& a, int blocks, double rho_scale,
+                                            double inf, V x, V w, V w_prev, V lo, V hi, V ax, V aty,
+                                            V atdy, AdmmLaneStats* stats) {
+  using T = LaneOf<V>;
+  constexpr int G = LaneWidth<T>::value;
+  for (int g = 0; g < G; ++g) stats[g] = AdmmLaneStats{};
   for (int k = 0; k < blocks; ++k)
     for (int r = 0; r < a.m; ++r) {
       const int i = k * a.m + r;
-      double lo_r, hi_r;
+      T lo_r, hi_r;
       admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
-      admm_stats_row(s, a.e[r], rho_scale * a.rho[r], inf, ax[i], w[i], w_prev[i], lo_r, hi_r);
+      const double rho = rho_scale * a.rho[r];
+      for (int g = 0; g < G; ++g)
+        admm_stats_row(stats[g], a.e[r], rho, inf, lane_value(ax[i], g), lane_value(w[i], g),
+                       lane_value(w_prev[i], g), lane_value(lo_r, g), lane_value(hi_r, g));
     }
-  for (int i = 0; i < nh; ++i) admm_stats_col(s, a, i, x[i], aty[i], atdy[i]);
-  return s;
+  for (int i = 0; i < blocks * a.n; ++i)
+    for (int g = 0; g < G; ++g)
+      admm_stats_col(stats[g], a, i, lane_value(x[i], g), lane_value(aty[i], g),
+                     lane_value(atdy[i], g));
 }
 
 /// Device vectors of a batch, lane-major (element i of env e at [i * batch + e]): x, xt, rhs,
@@ -567,10 +588,11 @@ P2P_HD AdmmLaneStats admm_env_stats(const AdmmRowsView& rows, double rho_scale, 
                       lane_of(v.w_prev, e, batch), lane_of(v.lo, e, batch), lane_of(v.hi, e, batch),
                       lane_of(v.ax, e, batch), lane_of(v.xt, e, batch), lane_of(v.atdy, e, batch),
                       lane_of(v.tree, e, batch));
-  return admm_lane_stats(rows, blocks, rho_scale, inf, lane_of(v.x, e, batch),
-                         lane_of(v.w, e, batch), lane_of(v.w_prev, e, batch),
-                         lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.ax, e, batch),
-                         lane_of(v.xt, e, batch), lane_of(v.atdy, e, batch));
+  AdmmLaneStats s;
+  admm_lane_stats(rows, blocks, rho_scale, inf, lane_of(v.x, e, batch), lane_of(v.w, e, batch),
+                  lane_of(v.w_prev, e, batch), lane_of(v.lo, e, batch), lane_of(v.hi, e, batch),
+                  lane_of(v.ax, e, batch), lane_of(v.xt, e, batch), lane_of(v.atdy, e, batch), &s);
+  return s;
 }
 
 }  // namespace p2pgrid
