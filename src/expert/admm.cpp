@@ -298,10 +298,12 @@ void ExpertAdmm::load_lane(int blocks, const AdmmSharedBounds& shared, double rh
     }
   const bool start = warm_start_fits(blocks, warm);
   for (int i = 0; i < nh; ++i) x[i] = start ? warm.x[i] / d_[i % n] : 0.0;
-  for (int i = 0; i < mh; ++i) {  // w = z~ + y~ / rho (admm_dual); a cold start is 0
+  // w = z~ + y~ / rho (admm_dual). A cold start is y = 0 and z = clamp(0, l, u): OSQP's z = 0
+  // projected, so that the start does not depend on rho (w = 0 would mean y = -rho clamp(0)).
+  for (int i = 0; i < mh; ++i) {
     const int r = i % m;
-    w[i] =
-        start ? warm.z[i] * e_[r] + warm.y[i] * cost_scale_ / e_[r] / (rho_scale * rho_[r]) : 0.0;
+    w[i] = start ? warm.z[i] * e_[r] + warm.y[i] * cost_scale_ / e_[r] / (rho_scale * rho_[r])
+                 : lane_clamp(0.0, scaled_lower(l[i], e_[r]), scaled_upper(u[i], e_[r]));
   }
 }
 
