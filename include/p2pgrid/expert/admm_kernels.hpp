@@ -328,7 +328,7 @@ P2P_HD P2P_ADMM_INLINE void admm_add_row_transpose(const AdmmRowsView& a, int bl
 /// The duals of row r from w = z + y / rho (the one vector a lane keeps per row instead of z and
 /// y): z = clamp(w, l, u) and y = rho (w - z). This is exact for OSQP's iterates: its
 /// z-update is z = clamp(v) with v = z^ + y_old / rho, and its y-update then gives
-/// y = rho (v - z), so w is v.
+/// y = rho (v - z), so w is v. (A cold start is w = clamp(0, l, u): y = 0, z = clamp(0).)
 template <class T>
 P2P_HD P2P_ADMM_INLINE T admm_dual(const T& w, const T& z, double rho) {
   return rho * (w - z);
