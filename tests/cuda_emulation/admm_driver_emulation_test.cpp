@@ -12,6 +12,10 @@ TEST(ExpertAdmmCudaEmulated, TakesTheCpuDecisionsAndReturnsItsPlans) {
   test::expect_cuda_plans_equal_cpu_plans(20000, true);
 }
 
+TEST(ExpertAdmmCudaEmulated, TakesTheCpuDecisionsOnSharedBoundsAndRhoLevelEdgeCases) {
+  test::expect_cuda_solves_equal_cpu_solves_on_bound_cases(true);
+}
+
 TEST(ExpertAdmmCudaEmulated, StopsAtTheIterationLimitLikeTheCpu) {
   // 310 is not a multiple of check_every: every env ends between two regular checks.
   test::expect_cuda_plans_equal_cpu_plans(310, true);

@@ -73,4 +73,80 @@ inline void expect_cuda_plans_equal_cpu_plans(int max_iterations, bool bitwise) 
   }
 }
 
+/// The bounds of `count` envs of the default spec from step 96 - blocks ([env][blocks * m_b]).
+inline void expert_bounds_of(const Expert& expert, int blocks, int count,
+                             std::vector<std::vector<double>>& l,
+                             std::vector<std::vector<double>>& u) {
+  std::vector<ExpertEnvData> envs = expert_envs_from(expert, expert.qp().steps - blocks, count);
+  l.assign(count, {});
+  u.assign(count, {});
+  for (int e = 0; e < count; ++e) {
+    envs[e].v_offset_pu = linear_voltage_offsets(expert.spec(), expert.qp(), envs[e].day);
+    expert_bounds(expert.spec(), expert.qp(), envs[e], l[e], u[e]);
+  }
+}
+
+/// The same parity at the solver's level on the cases the shared bounds table and the rho
+/// levels make special: every bound shared (no lane bounds at all), env 0 differing from the
+/// others in every shared row (the table then holds almost nothing), and warm starts from other
+/// envs' plans whose groups start at different rho levels and may move every 25 iterations (in
+/// the second group, env 8 ends at level -8 and envs 9 and 10 at -5: frozen envs keep their w
+/// at their own level while their group's level moves on). The all-shared case is a problem
+/// the ADMM does not solve in 1,000 iterations: both backends must stop there alike.
+inline void expect_cuda_solves_equal_cpu_solves_on_bound_cases(bool bitwise) {
+  ExpertSettings cs = resolve_expert_config(Config::defaults());
+  cs.admm.backend = Backend::kCpu;
+  cs.admm.adaptive_rho = true;
+  cs.admm.chunk_envs = kAdmmGroup;
+  cs.admm.max_iterations = 1000;
+  cs.admm.rho *= 256;
+  cs.admm.adaptive_rho_interval = 25;
+  AdmmSettings gs = cs.admm;
+  gs.backend = Backend::kCuda;
+  const Expert expert(default_env_spec(), cs, default_cpu_powerflow());
+  const ExpertAdmm cpu(expert.qp(), cs.admm), gpu(expert.qp(), gs);
+  const int blocks = 24, m = expert.qp().block_rows, count = 11;
+  std::vector<std::vector<double>> l, u;
+  expert_bounds_of(expert, blocks, count, l, u);
+  auto compare = [&](const std::vector<std::vector<double>>& cl,
+                     const std::vector<std::vector<double>>& cu,
+                     const std::vector<AdmmIterate>& start, const std::string& what) {
+    std::vector<AdmmIterate> a = start, b = start;
+    const std::vector<AdmmInfo> ia = cpu.solve(blocks, cl, cu, a),
+                                ib = gpu.solve(blocks, cl, cu, b);
+    for (int e = 0; e < count; ++e) {
+      SCOPED_TRACE(what + ", env " + std::to_string(e));
+      EXPECT_EQ(ia[e].status, ib[e].status);
+      EXPECT_EQ(ia[e].iterations, ib[e].iterations);
+      EXPECT_EQ(a[e].rho_level, b[e].rho_level);
+      if (bitwise) {
+        EXPECT_EQ(a[e].x, b[e].x);
+        EXPECT_EQ(a[e].z, b[e].z);
+        EXPECT_EQ(a[e].y, b[e].y);
+      } else {
+        EXPECT_NEAR(ia[e].objective_cny, ib[e].objective_cny, 1e-9 * std::abs(ia[e].objective_cny));
+      }
+    }
+    return a;
+  };
+  std::vector<std::vector<double>> al = l, au = u;  // every env and block as env 0's block 0
+  for (int e = 0; e < count; ++e)
+    for (int i = 0; i < blocks * m; ++i) al[e][i] = l[0][i % m], au[e][i] = u[0][i % m];
+  EXPECT_EQ(cpu.share_bounds(blocks, al, au).lane_rows, 0);
+  compare(al, au, {}, "every bound shared");
+  const AdmmSharedBounds shared = cpu.share_bounds(blocks, l, u);
+  std::vector<std::vector<double>> bu = u;  // env 0's finite upper bounds of shared rows moved
+  for (int r = 0; r < m; ++r)
+    if (shared.slot[r] < 0 && u[0][r] < kInfinity) bu[0][r] += 1e-3;
+  EXPECT_GT(cpu.share_bounds(blocks, l, bu).lane_rows, shared.lane_rows + m / 2);
+  compare(l, bu, {}, "env 0 differs");
+  std::vector<AdmmIterate> start = compare(l, u, {}, "cold");
+  std::vector<AdmmIterate> mixed(count);
+  for (int e = 0; e < count; ++e) {
+    mixed[e] = start[(5 * e) % count];  // another env's plan, at another level
+    mixed[e].rho_level = (e < kAdmmGroup ? -7 : 3) + e % 2;
+  }
+  compare(l, u, mixed, "warm, mixed rho levels");
+}
+
 }  // namespace p2pgrid::test
