@@ -8,7 +8,6 @@
 #include <exception>
 #include <map>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "p2pgrid/core/error.hpp"
@@ -29,62 +28,52 @@ DeviceBuffer<T> upload(const std::vector<T>& v) {
 
 }  // namespace
 
+/// Device copies of arrays a view points to: mirror(field, count) copies `count` elements of
+/// the host array `field` points to and points `field` at the copy, which this keeps alive.
+class DeviceMirror {
+ public:
+  template <class T>
+  void mirror(const T*& field, std::size_t count) {
+    auto copy = std::make_shared<DeviceBuffer<T>>(upload(std::vector<T>(field, field + count)));
+    field = copy->data();
+    buffers_.push_back(std::move(copy));
+  }
+
+ private:
+  std::vector<std::shared_ptr<void>> buffers_;
+};
+
 struct AdmmCudaState {
   struct Level {
     std::shared_ptr<const BlockTridiagonalCholesky> host;
-    DeviceBuffer<int> link_rows, diag_ptr, diag_cols, sub_ptr, sub_cols;
-    DeviceBuffer<double> diag_vals, inv_diag, sub_vals;
+    DeviceMirror device;
   };
   static constexpr int kLevels = kRhoLevelMax - kRhoLevelMin + 1;
 
-  explicit AdmmCudaState(const ExpertAdmm& admm) : admm(admm) {
-    const AdmmRowsView h = admm.rows_view();
-    const int m = h.m, n = h.n, steps = admm.qp().steps;
-    auto vec = [](const auto* p, std::size_t count) {
-      return std::vector<std::remove_const_t<std::remove_pointer_t<decltype(p)>>>(p, p + count);
-    };
-    self_ptr = upload(vec(h.self_ptr, m + 1));
-    self_cols = upload(vec(h.self_cols, h.self_ptr[m]));
-    self_vals = upload(vec(h.self_vals, h.self_ptr[m]));
-    prev_ptr = upload(vec(h.prev_ptr, m + 1));
-    prev_cols = upload(vec(h.prev_cols, h.prev_ptr[m]));
-    prev_vals = upload(vec(h.prev_vals, h.prev_ptr[m]));
-    rho = upload(vec(h.rho, m));
-    p_diag = upload(vec(h.p_diag, n));
-    q = upload(vec(h.q, std::size_t(steps) * n));
-    e = upload(vec(h.e, m));
-    d = upload(vec(h.d, n));
-    row_node = upload(vec(h.row_node, m));
-    const AdmmTreeView& t = h.tree;
-    tree_parent = upload(vec(t.parent, t.nodes));
-    tree_r = upload(vec(t.r, t.nodes));
-    tree_x = upload(vec(t.x, t.nodes));
-    tree_agent_node = upload(vec(t.agent_node, t.agents));
-    tree_p_col = upload(vec(t.p_col, t.agents));
-    tree_q_col = upload(vec(t.q_col, t.agents));
-    tree_p_scale = upload(vec(t.p_scale, t.agents));
-    tree_q_scale = upload(vec(t.q_scale, t.agents));
-    rows = h;
-    rows.self_ptr = self_ptr.data();
-    rows.self_cols = self_cols.data();
-    rows.self_vals = self_vals.data();
-    rows.prev_ptr = prev_ptr.data();
-    rows.prev_cols = prev_cols.data();
-    rows.prev_vals = prev_vals.data();
-    rows.rho = rho.data();
-    rows.p_diag = p_diag.data();
-    rows.q = q.data();
-    rows.e = e.data();
-    rows.d = d.data();
-    rows.row_node = row_node.data();
-    rows.tree.parent = tree_parent.data();
-    rows.tree.r = tree_r.data();
-    rows.tree.x = tree_x.data();
-    rows.tree.agent_node = tree_agent_node.data();
-    rows.tree.p_col = tree_p_col.data();
-    rows.tree.q_col = tree_q_col.data();
-    rows.tree.p_scale = tree_p_scale.data();
-    rows.tree.q_scale = tree_q_scale.data();
+  explicit AdmmCudaState(const ExpertAdmm& admm) : admm(admm), rows(admm.rows_view()) {
+    const int m = rows.m, n = rows.n, steps = admm.qp().steps;
+    const int self_nnz = rows.self_ptr[m], prev_nnz = rows.prev_ptr[m];  // read before mirroring
+    device.mirror(rows.self_ptr, m + 1);
+    device.mirror(rows.self_cols, self_nnz);
+    device.mirror(rows.self_vals, self_nnz);
+    device.mirror(rows.prev_ptr, m + 1);
+    device.mirror(rows.prev_cols, prev_nnz);
+    device.mirror(rows.prev_vals, prev_nnz);
+    device.mirror(rows.rho, m);
+    device.mirror(rows.p_diag, n);
+    device.mirror(rows.q, std::size_t(steps) * n);
+    device.mirror(rows.e, m);
+    device.mirror(rows.d, n);
+    device.mirror(rows.row_node, m);
+    AdmmTreeView& t = rows.tree;
+    device.mirror(t.parent, t.nodes);
+    device.mirror(t.r, t.nodes);
+    device.mirror(t.x, t.nodes);
+    device.mirror(t.agent_node, t.agents);
+    device.mirror(t.p_col, t.agents);
+    device.mirror(t.q_col, t.agents);
+    device.mirror(t.p_scale, t.agents);
+    device.mirror(t.q_scale, t.agents);
     host_views.assign(kLevels, FactorView{});
     views = DeviceBuffer<FactorView>(Backend::kCuda, kLevels);
   }
@@ -95,23 +84,15 @@ struct AdmmCudaState {
     Level l;  // into the cache only once every upload has succeeded
     l.host = admm.factor_at(level);
     const BlockTridiagonalCholesky::Arrays& a = l.host->arrays();
-    l.link_rows = upload(a.link_rows);
-    l.diag_ptr = upload(a.diag_ptr);
-    l.diag_cols = upload(a.diag_cols);
-    l.sub_ptr = upload(a.sub_ptr);
-    l.sub_cols = upload(a.sub_cols);
-    l.diag_vals = upload(a.diag_vals);
-    l.inv_diag = upload(a.inv_diag);
-    l.sub_vals = upload(a.sub_vals);
     FactorView v = l.host->view();
-    v.link_rows = l.link_rows.data();
-    v.diag_ptr = l.diag_ptr.data();
-    v.diag_cols = l.diag_cols.data();
-    v.sub_ptr = l.sub_ptr.data();
-    v.sub_cols = l.sub_cols.data();
-    v.diag_vals = l.diag_vals.data();
-    v.inv_diag = l.inv_diag.data();
-    v.sub_vals = l.sub_vals.data();
+    l.device.mirror(v.link_rows, a.link_rows.size());
+    l.device.mirror(v.diag_ptr, a.diag_ptr.size());
+    l.device.mirror(v.diag_cols, a.diag_cols.size());
+    l.device.mirror(v.diag_vals, a.diag_vals.size());
+    l.device.mirror(v.inv_diag, a.inv_diag.size());
+    l.device.mirror(v.sub_ptr, a.sub_ptr.size());
+    l.device.mirror(v.sub_cols, a.sub_cols.size());
+    l.device.mirror(v.sub_vals, a.sub_vals.size());
     std::vector<FactorView> table = host_views;
     table[level - kRhoLevelMin] = v;
     views.copy_from_host(table.data(), table.size());
@@ -120,11 +101,8 @@ struct AdmmCudaState {
   }
 
   const ExpertAdmm& admm;
-  DeviceBuffer<int> self_ptr, self_cols, prev_ptr, prev_cols;
-  DeviceBuffer<double> self_vals, prev_vals, rho, p_diag, q, e, d;
-  DeviceBuffer<int> row_node, tree_parent, tree_agent_node, tree_p_col, tree_q_col;
-  DeviceBuffer<double> tree_r, tree_x, tree_p_scale, tree_q_scale;
-  AdmmRowsView rows;  // device pointers
+  DeviceMirror device;  // the rows' arrays
+  AdmmRowsView rows;    // device pointers
   std::map<int, Level> levels;
   std::vector<FactorView> host_views;  // [kLevels] device pointers, null where not uploaded
   DeviceBuffer<FactorView> views;
