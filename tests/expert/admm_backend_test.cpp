@@ -120,6 +120,34 @@ TEST(ExpertAdmm, TheVoltageTreeGivesTheProductsOfTheVoltageRows) {
   expect_close(atdy, atdy_ref, "A'(y - y_prev)");
 }
 
+TEST(ExpertAdmm, BoundsOfIncompleteEnvDataAreErrorsThatNameWhatIsMissing) {
+  // expert_bounds indexes the profiles by day, the units' state and the voltage offsets: data
+  // of the wrong size is an error, not a read past the end.
+  const Expert expert(test::default_env_spec(), settings_on(Backend::kCpu, true),
+                      test::default_cpu_powerflow());
+  const ExpertEnvData good = [&] {
+    ExpertEnvData d = test::expert_envs_from(expert, 72, 1)[0];
+    d.v_offset_pu = linear_voltage_offsets(expert.spec(), expert.qp(), d.day);
+    return d;
+  }();
+  auto error_for = [&](const ExpertEnvData& d) {
+    return test::error_of([&] {
+      std::vector<double> l, u;
+      expert_bounds(expert.spec(), expert.qp(), d, l, u);
+    });
+  };
+  EXPECT_EQ(error_for(good), "(no error)");
+  ExpertEnvData bad = good;
+  bad.v_offset_pu.clear();
+  EXPECT_NE(error_for(bad).find("v_offset_pu needs"), std::string::npos);
+  bad = good;
+  bad.unit_soc_kwh.pop_back();
+  EXPECT_NE(error_for(bad).find("unit_p_prev_kw and unit_soc_kwh"), std::string::npos);
+  bad = good;
+  bad.day = expert.spec().profiles.num_days;
+  EXPECT_NE(error_for(bad).find("is not in the profiles"), std::string::npos);
+}
+
 TEST(ExpertAdmm, BoundsEqualInEveryEnvAndStepAreReadFromOneTable) {
   const Expert expert(test::default_env_spec(), settings_on(Backend::kCpu, true),
                       test::default_cpu_powerflow());
@@ -129,13 +157,6 @@ TEST(ExpertAdmm, BoundsEqualInEveryEnvAndStepAreReadFromOneTable) {
   const int m = qp.block_rows, blocks = 24;
   std::vector<std::vector<double>> l, u;
   test::expert_bounds_of(expert, blocks, 4, l, u);
-  // Without the voltage offsets the bounds cannot be made: an error, not a read past the end.
-  ExpertEnvData no_offsets = test::expert_envs_from(expert, 96 - blocks, 1)[0];
-  EXPECT_NE(test::error_of([&] {
-              std::vector<double> nl, nu;
-              expert_bounds(expert.spec(), qp, no_offsets, nl, nu);
-            }).find("v_offset_pu needs"),
-            std::string::npos);
   const AdmmSharedBounds shared = admm.share_bounds(blocks, l, u);
   int table_rows = 0, lane_slots = 0;
   for (int r = 0; r < m; ++r) {
