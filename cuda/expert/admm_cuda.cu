@@ -49,6 +49,15 @@ __global__ void admm_stats_kernel(AdmmRowsView rows, const int* group_level,
       admm_env_stats(rows, ldexp(1.0, group_level[e / kAdmmGroup]), batch, e, blocks, inf, v);
 }
 
+__global__ void admm_anderson_kernel(const std::uint8_t* done, const std::uint8_t* group_restart,
+                                     int batch, int len, int memory, int slot, AndersonLane* lanes,
+                                     double* w, double* hist) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= batch || done[e]) return;
+  admm_env_anderson(batch, e, len, memory, slot, group_restart[e / kAdmmGroup] != 0, lanes[e], w,
+                    hist);
+}
+
 // Tiled transpose through shared memory (both the reads and the writes coalesced).
 constexpr int kTile = 32;
 __global__ void transpose_kernel(const double* in, double* out, int rows, int cols) {
@@ -88,6 +97,14 @@ void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std
                      AdmmLaneStats* stats) {
   admm_stats_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, done, batch, blocks, inf, v,
                                                     stats);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_restart, int batch,
+                        int len, int memory, int slot, AndersonLane* lanes, double* w,
+                        double* hist) {
+  admm_anderson_kernel<<<blocks_of(batch), kThreads>>>(done, group_restart, batch, len, memory,
+                                                       slot, lanes, w, hist);
   P2P_CUDA_CHECK(cudaGetLastError());
 }
 

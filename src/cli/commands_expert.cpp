@@ -1,4 +1,5 @@
 // `p2pgrid expert` (one day's perfect-foresight plan, optional QP export) and `bench expert`.
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -121,8 +122,12 @@ int run_bench_expert(Invocation& inv) {
                                                           &parts);
                                      });
   double it_sum = 0, worst_prim = 0, worst_dual = 0, worst_ac = 0, solved = 0;
+  std::vector<int> iterations;  // per plan, DSO re-solves included
+  int dso_resolved = 0;
   for (const auto& p : last) {
     it_sum += p.info.iterations;
+    iterations.push_back(p.info.iterations);
+    dso_resolved += p.dso_rounds > 0;
     worst_prim = std::max(worst_prim, p.info.primal_residual);
     worst_dual = std::max(worst_dual, p.info.dual_residual);
     worst_ac = std::max(worst_ac, p.ac_violation_pu);
@@ -140,6 +145,13 @@ int run_bench_expert(Invocation& inv) {
   j["solve_plans_per_s"] = double(batch) / parts.solve_s;
   j["warm_start"] = warm_start ? "previous_day_plan" : "cold";
   j["mean_iterations"] = it_sum / batch;
+  // The tail matters on the GPU, where a batch takes as long as its slowest plan.
+  std::sort(iterations.begin(), iterations.end());
+  auto rank = [&](double f) { return iterations[std::size_t(f * (iterations.size() - 1) + 0.5)]; };
+  j["iterations_p50"] = rank(0.5);
+  j["iterations_p90"] = rank(0.9);
+  j["iterations_max"] = iterations.back();
+  j["dso_resolved_plans"] = dso_resolved;
   j["solved_fraction"] = solved / batch;
   j["worst_primal_residual"] = worst_prim;
   j["worst_dual_residual"] = worst_dual;

@@ -34,6 +34,18 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   if (settings_.chunk_envs < 1) throw Error("expert: chunk_envs must be >= 1");
   if (settings_.check_every < 1 || settings_.max_iterations < 1)
     throw Error("expert: check_every and max_iterations must be >= 1");
+  if (settings_.anderson_memory < 0 || settings_.anderson_memory > kAndersonMaxMemory)
+    throw Error("expert.anderson_memory = " + std::to_string(settings_.anderson_memory) +
+                ": expected 0 (off) to " + std::to_string(kAndersonMaxMemory));
+  if (settings_.anderson_memory > 0 &&
+      (settings_.anderson_interval < 1 ||
+       settings_.check_every % settings_.anderson_interval != 0 ||
+       settings_.max_iterations % settings_.anderson_interval != 0))
+    throw Error("expert.anderson_interval = " + std::to_string(settings_.anderson_interval) +
+                ": expected a divisor of expert.check_every (" +
+                std::to_string(settings_.check_every) + ") and of expert.max_iterations (" +
+                std::to_string(settings_.max_iterations) +
+                "), so that a group's lanes, which start at checks, share their Anderson points");
   // Ruiz equilibration on the generic block (a column's entries: its own rows' self entries and
   // the next block's rows' prev entries; the same scaling for every block).
   d_.assign(n, 1.0);
@@ -468,6 +480,16 @@ P2P_ISA_CLONES void group_check_products(const AdmmRowsView& rows, int blocks, d
   admm_check_products(rows, blocks, rho_scale, x, w, w_prev, lo, hi, ax, aty, atdy, tree);
 }
 
+P2P_ISA_CLONES void group_anderson_record(int len, int memory, int slot, GroupPack* w,
+                                          GroupPack* hist, AndersonSums<GroupPack>& sums) {
+  anderson_record(len, memory, slot, w, hist, sums);
+}
+
+P2P_ISA_CLONES void group_anderson_step(int len, int memory, int slot, const GroupPack* gamma,
+                                        const bool* use, GroupPack* w, GroupPack* hist) {
+  anderson_step(len, memory, slot, gamma, use, w, hist);
+}
+
 /// The statistics of every lane of the group in one pass over its vectors.
 P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, double rho_scale,
                                      const GroupPack* x, const GroupPack* w,
@@ -502,7 +524,13 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
   for (int e = first; e < first + std::min(G, count); ++e) starts.push_back(&iterates[e]);
   int level = initial_rho_level(blocks, starts), last_rho_update = 0;
   std::vector<int> env(G, -1), lane_iter(G, 0);
-  int next = first;         // the chunk's next env
+  int next = first;  // the chunk's next env
+  // Anderson acceleration (anderson.hpp): the lanes' histories, their scalar states, and the
+  // group's points so far (the slots rotate with them).
+  const int aa_memory = s.anderson_memory;
+  std::vector<Pack> hist(aa_memory > 0 ? (3 + 2 * std::size_t(aa_memory)) * mh : 0);
+  std::vector<AndersonLane> aa_lane(G);
+  int aa_points = 0;
   auto load = [&](int g) {  // the chunk's next env into lane g (or leave it empty)
     env[g] = next < first + count ? next++ : -1;
     lane_iter[g] = 0;
@@ -510,6 +538,11 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
     const int e = env[g];
     load_lane(blocks, shared, rho_scale_of_level(level), bl[e], bu[e], iterates[e], lane(lo, g),
               lane(hi, g), lane(x, g), lane(w, g));
+    if (aa_memory > 0) {
+      anderson_restart(int(mh), aa_memory, lane(w, g), lane(hist, g));
+      aa_lane[g] = AndersonLane{};
+      aa_lane[g].points = 1;
+    }
   };
   for (int g = 0; g < G; ++g) {
     load(g);
@@ -538,6 +571,34 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
     iterates[e].rho_level = level;
     load(g);
   };
+  // One Anderson point of the group: every running lane past its start takes a step (or
+  // none, by its own history); lanes refilled at this iteration keep their new start. True if
+  // some lane's w moved.
+  auto anderson_point = [&] {
+    const int slot = aa_points++ % aa_memory;
+    AndersonSums<Pack> sums;
+    group_anderson_record(int(mh), aa_memory, slot, w.data(), hist.data(), sums);
+    Pack gamma[kAndersonMaxMemory] = {};
+    bool use[kAndersonMaxMemory] = {};
+    for (int g = 0; g < G; ++g) {
+      if (env[g] < 0 || lane_iter[g] == 0) continue;
+      double f_df[kAndersonMaxMemory], df_dfnew[kAndersonMaxMemory], lane_gamma[kAndersonMaxMemory];
+      for (int k = 0; k < aa_memory; ++k) {
+        f_df[k] = lane_value(sums.f_df[k], g);
+        df_dfnew[k] = lane_value(sums.df_dfnew[k], g);
+      }
+      anderson_coefficients(aa_lane[g], aa_memory, slot, lane_value(sums.ff, g), f_df, df_dfnew,
+                            lane_gamma);
+      for (int k = 0; k < aa_memory; ++k) {
+        gamma[k].v[g] = lane_gamma[k];
+        use[k] |= lane_gamma[k] != 0;
+      }
+    }
+    group_anderson_step(int(mh), aa_memory, slot, gamma, use, w.data(), hist.data());
+    bool moved = false;
+    for (int k = 0; k < aa_memory; ++k) moved |= use[k];
+    return moved;
+  };
   auto running = [&] {
     for (int g = 0; g < G; ++g)
       if (env[g] >= 0) return true;
@@ -558,12 +619,18 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
     group_iteration(rows, kkt->view(), blocks, rho_scale_of_level(level), s.sigma, s.alpha,
                     x.data(), xt.data(), w.data(), lo.data(), hi.data(), w_prev.data(), rhs.data(),
                     tree.data(), check);
-    if (!check) continue;
+    // Every lane's points are at this group's iterations (the interval divides check_every):
+    // after the checks, which take their statistics from plain iterates.
+    const bool aa_point = aa_memory > 0 && iter % s.anderson_interval == 0;
+    if (!check) {
+      if (aa_point && anderson_point()) refresh_rhs(1.0);
+      continue;
+    }
     group_check_products(rows, blocks, rho_scale_of_level(level), x.data(), w.data(), w_prev.data(),
                          lo.data(), hi.data(), ax.data(), aty.data(), atdy.data(), tree.data());
     double log_ratio_sum = 0;
     int ratio_count = 0;
-    bool changed = false;  // a lane refilled or rho moved: the rhs is recomputed
+    bool changed = false;  // a lane refilled, extrapolated or rho moved: the rhs is recomputed
     double w_scale = 1.0;
     AdmmLaneStats stats[G];
     group_lane_stats(rows, blocks, rho_scale_of_level(level), x.data(), w.data(), w_prev.data(),
@@ -582,6 +649,7 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
         changed |= env[g] >= 0;
       }
     }
+    if (aa_point) changed |= anderson_point();
     int still_running = 0;
     for (int g = 0; g < G; ++g) still_running += env[g] >= 0;
     if (s.adaptive_rho && ratio_count > 0 && still_running > 0 &&
@@ -592,6 +660,7 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
         level = next;
         kkt = factor_at(level);
         last_rho_update = iter;
+        for (AndersonLane& a : aa_lane) a.points = 0;  // w is rescaled: histories restart
         changed = true;
       }
     }

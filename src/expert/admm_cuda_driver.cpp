@@ -172,6 +172,22 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     put(h_w, w, mh);
     put(h_x, x, nh);
   }
+  // Anderson histories (anderson.hpp), lane-major [(3 + 2 memory) * mh, B]: each lane starts
+  // with u = g = w, like a CPU lane at its load; lane states at their first point.
+  const int aa_memory = s.anderson_memory;
+  DeviceBuffer<double> hist(cuda, aa_memory > 0 ? (3 + 2 * std::size_t(aa_memory)) * mb : 1);
+  DeviceBuffer<AndersonLane> aa_lanes(cuda, std::max(B, 1));
+  std::vector<std::uint8_t> aa_restart(groups, 0);
+  DeviceBuffer<std::uint8_t> d_aa_restart(cuda, groups);
+  int aa_points = 0;
+  if (aa_memory > 0) {
+    hist.zero();
+    backend_copy(hist.data(), cuda, w.data(), cuda, mb * sizeof(double));       // u
+    backend_copy(hist.data() + mb, cuda, w.data(), cuda, mb * sizeof(double));  // g
+    std::vector<AndersonLane> start(B);
+    for (AndersonLane& a : start) a.points = 1;
+    aa_lanes.copy_from_host(start.data(), B);
+  }
   std::vector<std::uint8_t> done(B, 0);
   std::vector<AdmmLaneStats> stats(B);
   DeviceBuffer<int> d_level(cuda, groups);
@@ -185,11 +201,29 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
   cuda_admm_rhs(rows, d_level.data(), d_prev_level.data(), d_done.data(), B, blocks, s.sigma, v);
   int iter = 0, active = B;
   while (active > 0 && iter < s.max_iterations) {
-    // Iterate up to the next check (every check_every iterations and at the last one).
-    const int next = std::min((iter / s.check_every + 1) * s.check_every, s.max_iterations);
+    // Iterate up to the next check (every check_every iterations and at the last one) or the
+    // next Anderson point, whichever comes first (the interval divides check_every).
+    const int next_check = std::min((iter / s.check_every + 1) * s.check_every, s.max_iterations);
+    const int next =
+        aa_memory > 0 ? std::min(next_check, (iter / s.anderson_interval + 1) * s.anderson_interval)
+                      : next_check;
     cuda_admm_iterations(rows, state->views.data(), d_level.data(), d_done.data(), B, blocks,
                          s.sigma, s.alpha, next - iter, v);
     iter = next;
+    // The CPU's order: the checks on the plain iterates, the Anderson point of the lanes still
+    // running, then the new rho (whose groups restart their histories at their next point).
+    const bool aa_point = aa_memory > 0 && iter % s.anderson_interval == 0;
+    auto anderson_point = [&] {
+      d_aa_restart.copy_from_host(aa_restart.data(), groups);
+      std::fill(aa_restart.begin(), aa_restart.end(), 0);
+      cuda_admm_anderson(d_done.data(), d_aa_restart.data(), B, mh, aa_memory,
+                         aa_points++ % aa_memory, aa_lanes.data(), w.data(), hist.data());
+    };
+    if (iter != next_check) {
+      anderson_point();
+      cuda_admm_rhs(rows, d_level.data(), d_level.data(), d_done.data(), B, blocks, s.sigma, v);
+      continue;
+    }
     cuda_admm_stats(rows, d_level.data(), d_done.data(), B, blocks, kInfinity, v, d_stats.data());
     d_stats.copy_to_host(stats.data(), B);  // synchronizes
     bool rho_changed = false;  // the iterations' rhs is then recomputed with the new rho
@@ -227,9 +261,11 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
         }
       }
     }
-    d_level.copy_from_host(level.data(), groups);
     d_done.copy_from_host(done.data(), B);
-    if (rho_changed) {
+    if (aa_point && active > 0) anderson_point();
+    for (int g = 0; g < groups; ++g) aa_restart[g] |= level[g] != prev_level[g];
+    d_level.copy_from_host(level.data(), groups);
+    if (rho_changed || (aa_point && active > 0)) {
       d_prev_level.copy_from_host(prev_level.data(), groups);
       cuda_admm_rhs(rows, d_level.data(), d_prev_level.data(), d_done.data(), B, blocks, s.sigma,
                     v);

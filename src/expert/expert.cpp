@@ -32,6 +32,8 @@ ExpertSettings resolve_expert_config(const Config& c) {
   s.admm.chunk_envs = c.integer_in("expert.chunk_envs", 1, 1 << 20);
   s.admm.adaptive_rho_interval = c.integer_in("expert.adaptive_rho_interval", 1, 1000000);
   s.admm.adaptive_rho_tolerance = c.number("expert.adaptive_rho_tolerance");
+  s.admm.anderson_memory = c.integer_in("expert.anderson_memory", 0, kAndersonMaxMemory);
+  s.admm.anderson_interval = c.integer_in("expert.anderson_interval", 1, 1000000);
   if (!(s.admm.adaptive_rho_tolerance > 1))
     throw Error("config key 'expert.adaptive_rho_tolerance' must be > 1");
   s.inverter_facets = c.integer_in("expert.inverter_facets", 4, 1024);

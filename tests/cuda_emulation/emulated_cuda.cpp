@@ -1,9 +1,9 @@
 // Host twins of the CUDA runtime wrappers (cuda_api.hpp) and of the expert's CUDA launchers
 // (admm_cuda.hpp), for the emulation test (tests/CMakeLists.txt): each launcher runs the same
-// per-env function as its kernel (admm_env_iterations, admm_env_rhs, admm_env_stats) in a host loop
-// over envs, so CI, which has no GPU, runs the CUDA driver (src/expert/admm_cuda_driver.cpp) for
-// real. "Device" memory is host memory filled with NaN bytes, so that a read of anything the driver
-// did not write shows up.
+// per-env function as its kernel (admm_env_iterations, admm_env_rhs, admm_env_stats,
+// admm_env_anderson) in a host loop over envs, so CI, which has no GPU, runs the CUDA driver
+// (src/expert/admm_cuda_driver.cpp) for real. "Device" memory is host memory filled with NaN bytes,
+// so that a read of anything the driver did not write shows up.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -68,6 +68,16 @@ void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std
     if (!done[e])
       stats[e] = admm_env_stats(rows, std::ldexp(1.0, group_level[e / kAdmmGroup]), batch, e,
                                 blocks, inf, v);
+}
+
+void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_restart, int batch,
+                        int len, int memory, int slot, AndersonLane* lanes, double* w,
+                        double* hist) {
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e)
+    if (!done[e])
+      admm_env_anderson(batch, e, len, memory, slot, group_restart[e / kAdmmGroup] != 0, lanes[e],
+                        w, hist);
 }
 
 void cuda_transpose(const double* in, double* out, int rows, int cols) {

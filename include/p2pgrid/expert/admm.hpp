@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "p2pgrid/core/device.hpp"
+#include "p2pgrid/expert/anderson.hpp"
 #include "p2pgrid/expert/block_cholesky.hpp"
 #include "p2pgrid/expert/expert_qp.hpp"
 
@@ -33,13 +34,18 @@ struct AdmmSettings {
   double eps_rel = 1e-4;
   double eps_primal_infeasible = 1e-5;
   int max_iterations = 20000;
-  int check_every = 25;               // residuals are computed every this many iterations
+  int check_every = 20;               // residuals are computed every this many iterations
   int scaling_iterations = 15;        // Ruiz equilibration passes
   int threads = 0;                    // 0 = all cores
   bool adaptive_rho = true;           // OSQP's rule: rho *= sqrt(relative primal / relative dual)
   double adaptive_rho_tolerance = 5;  // refactor only when rho changes by more than this factor
   int adaptive_rho_interval = 100;    // and at most once per this many iterations
   int chunk_envs = 32;                // CPU: envs per group of lanes (refilled as envs terminate)
+  // Anderson acceleration of the map of anderson_interval iterations over the last
+  // anderson_memory points (anderson.hpp; 0: plain ADMM). The interval divides check_every and
+  // max_iterations, so that the lanes of a group, which start at checks, share their points.
+  int anderson_memory = 4;
+  int anderson_interval = 10;
   Backend backend = Backend::kCpu;
 };
 

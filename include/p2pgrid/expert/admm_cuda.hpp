@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "p2pgrid/expert/admm_kernels.hpp"
+#include "p2pgrid/expert/anderson.hpp"
 
 namespace p2pgrid::detail {
 
@@ -27,6 +28,13 @@ void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const int* 
 void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
                      int batch, int blocks, double inf, const AdmmLaneVectors& v,
                      AdmmLaneStats* stats);
+
+/// An Anderson point (admm_env_anderson) of every env whose done flag is 0, on w [len, batch] and
+/// hist [(3 + 2 memory) * len, batch]; lanes[batch] are their states, group_restart[batch / 8]
+/// marks the groups whose rho changed since the last point.
+void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_restart, int batch,
+                        int len, int memory, int slot, AndersonLane* lanes, double* w,
+                        double* hist);
 
 /// out[c * rows + r] = in[r * cols + c] (env-major <-> lane-major).
 void cuda_transpose(const double* in, double* out, int rows, int cols);

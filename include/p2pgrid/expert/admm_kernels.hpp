@@ -44,6 +44,11 @@ struct alignas(8 * G) LanePack {
     return r;
   }
   friend LanePack operator*(const LanePack& a, double s) { return s * a; }
+  friend LanePack operator*(const LanePack& a, const LanePack& b) {
+    LanePack r;
+    for (int g = 0; g < G; ++g) r.v[g] = a.v[g] * b.v[g];
+    return r;
+  }
   friend LanePack operator+(const LanePack& a, const LanePack& b) {
     LanePack r;
     for (int g = 0; g < G; ++g) r.v[g] = a.v[g] + b.v[g];
