@@ -51,11 +51,11 @@ __global__ void admm_stats_kernel(AdmmRowsView rows, const int* group_level,
 
 __global__ void admm_anderson_kernel(const std::uint8_t* done, const std::uint8_t* group_restart,
                                      int batch, int len, int memory, int slot, AndersonLane* lanes,
-                                     double* w, double* hist) {
+                                     double* w, double* hist, float* histf) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   if (e >= batch || done[e]) return;
   admm_env_anderson(batch, e, len, memory, slot, group_restart[e / kAdmmGroup] != 0, lanes[e], w,
-                    hist);
+                    hist, histf);
 }
 
 // Tiled transpose through shared memory (both the reads and the writes coalesced).
@@ -101,10 +101,10 @@ void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std
 }
 
 void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_restart, int batch,
-                        int len, int memory, int slot, AndersonLane* lanes, double* w,
-                        double* hist) {
+                        int len, int memory, int slot, AndersonLane* lanes, double* w, double* hist,
+                        float* histf) {
   admm_anderson_kernel<<<blocks_of(batch), kThreads>>>(done, group_restart, batch, len, memory,
-                                                       slot, lanes, w, hist);
+                                                       slot, lanes, w, hist, histf);
   P2P_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -480,14 +480,18 @@ P2P_ISA_CLONES void group_check_products(const AdmmRowsView& rows, int blocks, d
   admm_check_products(rows, blocks, rho_scale, x, w, w_prev, lo, hi, ax, aty, atdy, tree);
 }
 
+using GroupPackF = LanePackF<kAdmmGroup>;
+
 P2P_ISA_CLONES void group_anderson_record(int len, int memory, int slot, GroupPack* w,
-                                          GroupPack* hist, AndersonSums<GroupPack>& sums) {
-  anderson_record(len, memory, slot, w, hist, sums);
+                                          GroupPack* hist, GroupPackF* histf,
+                                          AndersonSums<GroupPack>& sums) {
+  anderson_record(len, memory, slot, w, hist, histf, sums);
 }
 
 P2P_ISA_CLONES void group_anderson_step(int len, int memory, int slot, const GroupPack* gamma,
-                                        const bool* use, GroupPack* w, GroupPack* hist) {
-  anderson_step(len, memory, slot, gamma, use, w, hist);
+                                        const bool* use, GroupPack* w, GroupPack* hist,
+                                        GroupPackF* histf) {
+  anderson_step(len, memory, slot, gamma, use, w, hist, histf);
 }
 
 /// The statistics of every lane of the group in one pass over its vectors.
@@ -528,7 +532,8 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
   // Anderson acceleration (anderson.hpp): the lanes' histories, their scalar states, and the
   // group's points so far (the slots rotate with them).
   const int aa_memory = s.anderson_memory;
-  std::vector<Pack> hist(aa_memory > 0 ? (3 + 2 * std::size_t(aa_memory)) * mh : 0);
+  std::vector<Pack> hist(aa_memory > 0 ? 2 * mh : 0);
+  std::vector<LanePackF<G>> histf(aa_memory > 0 ? (1 + 2 * std::size_t(aa_memory)) * mh : 0);
   std::vector<AndersonLane> aa_lane(G);
   int aa_points = 0;
   auto load = [&](int g) {  // the chunk's next env into lane g (or leave it empty)
@@ -539,7 +544,8 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
     load_lane(blocks, shared, rho_scale_of_level(level), bl[e], bu[e], iterates[e], lane(lo, g),
               lane(hi, g), lane(x, g), lane(w, g));
     if (aa_memory > 0) {
-      anderson_restart(int(mh), aa_memory, lane(w, g), lane(hist, g));
+      anderson_restart(int(mh), aa_memory, lane(w, g), lane(hist, g),
+                       Strided<float>{reinterpret_cast<float*>(histf.data()) + g, G});
       aa_lane[g] = AndersonLane{};
       aa_lane[g].points = 1;
     }
@@ -577,7 +583,7 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
   auto anderson_point = [&] {
     const int slot = aa_points++ % aa_memory;
     AndersonSums<Pack> sums;
-    group_anderson_record(int(mh), aa_memory, slot, w.data(), hist.data(), sums);
+    group_anderson_record(int(mh), aa_memory, slot, w.data(), hist.data(), histf.data(), sums);
     Pack gamma[kAndersonMaxMemory] = {};
     bool use[kAndersonMaxMemory] = {};
     for (int g = 0; g < G; ++g) {
@@ -594,7 +600,7 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
         use[k] |= lane_gamma[k] != 0;
       }
     }
-    group_anderson_step(int(mh), aa_memory, slot, gamma, use, w.data(), hist.data());
+    group_anderson_step(int(mh), aa_memory, slot, gamma, use, w.data(), hist.data(), histf.data());
     bool moved = false;
     for (int k = 0; k < aa_memory; ++k) moved |= use[k];
     return moved;

@@ -172,16 +172,18 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     put(h_w, w, mh);
     put(h_x, x, nh);
   }
-  // Anderson histories (anderson.hpp), lane-major [(3 + 2 memory) * mh, B]: each lane starts
-  // with u = g = w, like a CPU lane at its load; lane states at their first point.
+  // Anderson histories (anderson.hpp), lane-major: u, g [2 * mh, B] and f and the slots
+  // [(1 + 2 memory) * mh, B] in single precision. Each lane starts with u = g = w and the rest
+  // 0, like a CPU lane at its load; lane states at their first point.
   const int aa_memory = s.anderson_memory;
-  DeviceBuffer<double> hist(cuda, aa_memory > 0 ? (3 + 2 * std::size_t(aa_memory)) * mb : 1);
+  DeviceBuffer<double> hist(cuda, aa_memory > 0 ? 2 * mb : 1);
+  DeviceBuffer<float> histf(cuda, aa_memory > 0 ? (1 + 2 * std::size_t(aa_memory)) * mb : 1);
   DeviceBuffer<AndersonLane> aa_lanes(cuda, std::max(B, 1));
   std::vector<std::uint8_t> aa_restart(groups, 0);
   DeviceBuffer<std::uint8_t> d_aa_restart(cuda, groups);
   int aa_points = 0;
   if (aa_memory > 0) {
-    hist.zero();
+    histf.zero();
     backend_copy(hist.data(), cuda, w.data(), cuda, mb * sizeof(double));       // u
     backend_copy(hist.data() + mb, cuda, w.data(), cuda, mb * sizeof(double));  // g
     std::vector<AndersonLane> start(B);
@@ -217,7 +219,8 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
       d_aa_restart.copy_from_host(aa_restart.data(), groups);
       std::fill(aa_restart.begin(), aa_restart.end(), 0);
       cuda_admm_anderson(d_done.data(), d_aa_restart.data(), B, mh, aa_memory,
-                         aa_points++ % aa_memory, aa_lanes.data(), w.data(), hist.data());
+                         aa_points++ % aa_memory, aa_lanes.data(), w.data(), hist.data(),
+                         histf.data());
     };
     if (iter != next_check) {
       anderson_point();
@@ -262,10 +265,12 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
       }
     }
     d_done.copy_from_host(done.data(), B);
-    if (aa_point && active > 0) anderson_point();
+    // (At the iteration limit every env ends, as on the CPU: no point, no new rho.)
+    const bool point_now = aa_point && active > 0 && iter < s.max_iterations;
+    if (point_now) anderson_point();
     for (int g = 0; g < groups; ++g) aa_restart[g] |= level[g] != prev_level[g];
     d_level.copy_from_host(level.data(), groups);
-    if (rho_changed || (aa_point && active > 0)) {
+    if (rho_changed || point_now) {
       d_prev_level.copy_from_host(prev_level.data(), groups);
       cuda_admm_rhs(rows, d_level.data(), d_prev_level.data(), d_done.data(), B, blocks, s.sigma,
                     v);

@@ -71,13 +71,13 @@ void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std
 }
 
 void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_restart, int batch,
-                        int len, int memory, int slot, AndersonLane* lanes, double* w,
-                        double* hist) {
+                        int len, int memory, int slot, AndersonLane* lanes, double* w, double* hist,
+                        float* histf) {
 #pragma omp parallel for
   for (int e = 0; e < batch; ++e)
     if (!done[e])
       admm_env_anderson(batch, e, len, memory, slot, group_restart[e / kAdmmGroup] != 0, lanes[e],
-                        w, hist);
+                        w, hist, histf);
 }
 
 void cuda_transpose(const double* in, double* out, int rows, int cols) {

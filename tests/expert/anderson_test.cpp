@@ -63,10 +63,11 @@ int iterations_to_converge(int memory, int interval, int limit) {
   const AffineMap map;
   constexpr int n = AffineMap::kDim;
   double w[n] = {};
-  std::vector<double> hist((3 + 2 * kAndersonMaxMemory) * n, 0.0);
+  std::vector<double> hist(2 * n, 0.0);
+  std::vector<float> histf((1 + 2 * kAndersonMaxMemory) * n, 0.0f);
   AndersonLane lane;
   if (memory > 0) {
-    anderson_restart(n, memory, w, hist.data());
+    anderson_restart(n, memory, w, hist.data(), histf.data());
     lane.points = 1;
   }
   for (int it = 1, points = 0; it <= limit; ++it) {
@@ -74,12 +75,12 @@ int iterations_to_converge(int memory, int interval, int limit) {
     if (memory > 0 && it % interval == 0) {
       const int slot = points++ % memory;
       AndersonSums<double> sums;
-      anderson_record(n, memory, slot, w, hist.data(), sums);
+      anderson_record(n, memory, slot, w, hist.data(), histf.data(), sums);
       double gamma[kAndersonMaxMemory];
       bool use[kAndersonMaxMemory];
       anderson_coefficients(lane, memory, slot, sums.ff, sums.f_df, sums.df_dfnew, gamma);
       for (int s = 0; s < memory; ++s) use[s] = gamma[s] != 0;
-      anderson_step(n, memory, slot, gamma, use, w, hist.data());
+      anderson_step(n, memory, slot, gamma, use, w, hist.data(), histf.data());
     }
     if (AffineMap::error(w) < 1e-10) return it;
   }

@@ -29,12 +29,12 @@ void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std
                      int batch, int blocks, double inf, const AdmmLaneVectors& v,
                      AdmmLaneStats* stats);
 
-/// An Anderson point (admm_env_anderson) of every env whose done flag is 0, on w [len, batch] and
-/// hist [(3 + 2 memory) * len, batch]; lanes[batch] are their states, group_restart[batch / 8]
-/// marks the groups whose rho changed since the last point.
+/// An Anderson point (admm_env_anderson) of every env whose done flag is 0, on w [len, batch],
+/// hist [2 * len, batch] and histf [(1 + 2 memory) * len, batch]; lanes[batch] are their
+/// states, group_restart[batch / 8] marks the groups whose rho changed since the last point.
 void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_restart, int batch,
-                        int len, int memory, int slot, AndersonLane* lanes, double* w,
-                        double* hist);
+                        int len, int memory, int slot, AndersonLane* lanes, double* w, double* hist,
+                        float* histf);
 
 /// out[c * rows + r] = in[r * cols + c] (env-major <-> lane-major).
 void cuda_transpose(const double* in, double* out, int rows, int cols);

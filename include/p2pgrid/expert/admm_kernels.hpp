@@ -25,6 +25,12 @@
 namespace p2pgrid {
 
 #if !defined(__CUDACC__)
+/// G envs' values of one element in single precision (the Anderson history, anderson.hpp).
+template <int G>
+struct alignas(4 * G) LanePackF {
+  float v[G];
+};
+
 /// G envs' values of one element, stored together (CPU lanes); loops of a fixed count G that
 /// the compiler turns into SIMD instructions.
 template <int G>
@@ -86,7 +92,46 @@ struct alignas(8 * G) LanePack {
     return r;
   }
 };
+/// Single precision to double and back (round to nearest), lane by lane.
+template <int G>
+LanePack<G> lane_widen(const LanePackF<G>& a) {
+  LanePack<G> r;
+  for (int g = 0; g < G; ++g) r.v[g] = a.v[g];
+  return r;
+}
+template <int G>
+LanePackF<G> lane_narrow(const LanePack<G>& a) {
+  LanePackF<G> r;
+  for (int g = 0; g < G; ++g) r.v[g] = static_cast<float>(a.v[g]);
+  return r;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+// The CPU's groups (8 lanes) as whole vectors: g++ 12's SLP vectorizer at -O3 folds the element
+// loops' double(float(x)) round trip above away in the Anderson record, so a sum of f^2 came
+// out different from the CUDA thread's (tests/cuda_emulation caught it).
+typedef float LaneVec8f __attribute__((vector_size(32)));
+typedef double LaneVec8d __attribute__((vector_size(64)));
+inline LanePack<8> lane_widen(const LanePackF<8>& a) {
+  LaneVec8f f;
+  __builtin_memcpy(&f, a.v, sizeof f);
+  const LaneVec8d d = __builtin_convertvector(f, LaneVec8d);
+  LanePack<8> r;
+  __builtin_memcpy(r.v, &d, sizeof d);
+  return r;
+}
+inline LanePackF<8> lane_narrow(const LanePack<8>& a) {
+  LaneVec8d d;
+  __builtin_memcpy(&d, a.v, sizeof d);
+  const LaneVec8f f = __builtin_convertvector(d, LaneVec8f);
+  LanePackF<8> r;
+  __builtin_memcpy(r.v, &f, sizeof f);
+  return r;
+}
 #endif
+#endif
+P2P_HD double lane_widen(float a) { return a; }
+P2P_HD float lane_narrow(double a) { return static_cast<float>(a); }
+
 /// The same expression as LanePack's: a NaN stays NaN (never hidden by a bound).
 P2P_HD double lane_clamp(double a, double lo, double hi) {
   const double m = a < lo ? lo : a;
@@ -185,8 +230,9 @@ template <class T>
 P2P_HD T* lane_offset(T* v, int offset) {
   return v + offset;
 }
-P2P_HD Strided<double> lane_offset(Strided<double> v, int offset) {
-  return Strided<double>{v.ptr + static_cast<long long>(offset) * v.stride, v.stride};
+template <class T>
+P2P_HD Strided<T> lane_offset(Strided<T> v, int offset) {
+  return Strided<T>{v.ptr + static_cast<long long>(offset) * v.stride, v.stride};
 }
 
 /// Row r of block k's bounds into (lo_r, hi_r): from the shared table, or the lane's own (lo,

@@ -19,9 +19,13 @@
 // The termination test is always made on plain ADMM iterates, N iterations or more after an
 // extrapolation, so a solution's residuals are ADMM's own.
 //
-// Storage of a lane, `hist` [(3 + 2 M) * len]: u, g, f, then dg of slots 0..M-1, then df of
-// slots 0..M-1. Slots rotate: the k-th point of a group writes slot k mod M (every lane of a
-// group has its points at the same iterations), and a lane's valid slots are its newest ones.
+// Storage of a lane: `hist` [2 * len] doubles u, g; `histf` [(1 + 2 M) * len] floats f, then dg
+// of slots 0..M-1, then df of slots 0..M-1. The residuals and their differences only steer the
+// extrapolation, so single precision does (the coefficients come out to about 1e-7), and it
+// halves the traffic of the slots, which the CPU's two cores share; u and g, whose differences
+// with w are taken, stay double. Slots rotate: the k-th point of a group writes slot k mod M
+// (every lane of a group has its points at the same iterations), and a lane's valid slots are
+// its newest ones.
 #pragma once
 
 #include "p2pgrid/expert/admm_kernels.hpp"
@@ -55,50 +59,81 @@ P2P_HD V anderson_vector(V hist, int len, int index) {
 /// A lane's history from a new start w: u = g = w, f and every slot 0 (so that nothing of a
 /// lane's previous env, NaN included, can reach the new one through a slot it does not use).
 /// Its AndersonLane restarts at points = 1.
-template <class V>
-P2P_HD void anderson_restart(int len, int memory, V w, V hist) {
-  using T = LaneOf<V>;
+template <class V, class VF>
+P2P_HD void anderson_restart(int len, int memory, V w, V hist, VF histf) {
+  using TF = LaneOf<VF>;
   for (int i = 0; i < len; ++i) {
     anderson_vector(hist, len, 0)[i] = w[i];
     anderson_vector(hist, len, 1)[i] = w[i];
   }
-  for (int j = 2; j < 3 + 2 * memory; ++j)
-    for (int i = 0; i < len; ++i) anderson_vector(hist, len, j)[i] = T{};
+  for (int j = 0; j < 1 + 2 * memory; ++j)
+    for (int i = 0; i < len; ++i) anderson_vector(histf, len, j)[i] = TF{};
 }
 
 /// First pass of a point over a lane's w [len]: f = w - u, the new slot's dg = w - g and
-/// df = f - f_prev, then g = w and f stored; and the sums the coefficients need.
-template <class V>
-P2P_HD P2P_ADMM_INLINE void anderson_record(int len, int memory, int slot, V w, V hist,
-                                            AndersonSums<LaneOf<V>>& sums) {
+/// df = f - f_prev, then g = w and f stored; and the sums the coefficients need (from the
+/// stored, single-precision f and slots). M is the memory as a constant (anderson_record
+/// dispatches).
+template <int M, class V, class VF>
+P2P_HD P2P_ADMM_INLINE void anderson_record_fixed(int len, int slot, V w, V hist, VF histf,
+                                                  AndersonSums<LaneOf<V>>& sums) {
   using T = LaneOf<V>;
-  const V u = anderson_vector(hist, len, 0), g = anderson_vector(hist, len, 1),
-          f = anderson_vector(hist, len, 2), dg_new = anderson_vector(hist, len, 3 + slot),
-          df_new = anderson_vector(hist, len, 3 + memory + slot);
+  const V u = anderson_vector(hist, len, 0), g = anderson_vector(hist, len, 1);
+  const VF f = anderson_vector(histf, len, 0), dg_new = anderson_vector(histf, len, 1 + slot),
+           df_new = anderson_vector(histf, len, 1 + M + slot);
   // Local sums: the vectors' stores could alias `sums` as far as the compiler knows.
-  T ff{}, f_df[kAndersonMaxMemory], df_dfnew[kAndersonMaxMemory];
-  for (int s = 0; s < memory; ++s) f_df[s] = df_dfnew[s] = T{};
+  T ff{}, f_df[M], df_dfnew[M];
+  for (int s = 0; s < M; ++s) f_df[s] = df_dfnew[s] = T{};
   for (int i = 0; i < len; ++i) {
     const T wi = w[i];
-    const T fi = wi - u[i];
-    const T dfi = fi - f[i];
-    dg_new[i] = wi - g[i];
-    df_new[i] = dfi;
+    const auto fs = lane_narrow(wi - u[i]);
+    const T fi = lane_widen(fs);
+    const auto dfs = lane_narrow(fi - lane_widen(f[i]));
+    const T dfi = lane_widen(dfs);
+    dg_new[i] = lane_narrow(wi - g[i]);
+    df_new[i] = dfs;
     g[i] = wi;
-    f[i] = fi;
+    f[i] = fs;
     ff += fi * fi;
-    for (int s = 0; s < memory; ++s) {
-      const T d = s == slot ? dfi : anderson_vector(hist, len, 3 + memory + s)[i];
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+    for (int s = 0; s < M; ++s) {
+      const T d = s == slot ? dfi : lane_widen(anderson_vector(histf, len, 1 + M + s)[i]);
       f_df[s] += d * fi;
       df_dfnew[s] += d * dfi;
     }
   }
   sums.ff = ff;
-  for (int s = 0; s < memory; ++s) {
+  for (int s = 0; s < M; ++s) {
     sums.f_df[s] = f_df[s];
     sums.df_dfnew[s] = df_dfnew[s];
   }
 }
+
+template <class V, class VF>
+P2P_HD P2P_ADMM_INLINE void anderson_record(int len, int memory, int slot, V w, V hist, VF histf,
+                                            AndersonSums<LaneOf<V>>& sums) {
+  switch (memory) {
+    case 1:
+      return anderson_record_fixed<1>(len, slot, w, hist, histf, sums);
+    case 2:
+      return anderson_record_fixed<2>(len, slot, w, hist, histf, sums);
+    case 3:
+      return anderson_record_fixed<3>(len, slot, w, hist, histf, sums);
+    case 4:
+      return anderson_record_fixed<4>(len, slot, w, hist, histf, sums);
+    case 5:
+      return anderson_record_fixed<5>(len, slot, w, hist, histf, sums);
+    case 6:
+      return anderson_record_fixed<6>(len, slot, w, hist, histf, sums);
+    case 7:
+      return anderson_record_fixed<7>(len, slot, w, hist, histf, sums);
+    default:
+      return anderson_record_fixed<kAndersonMaxMemory>(len, slot, w, hist, histf, sums);
+  }
+}
+static_assert(kAndersonMaxMemory == 8, "anderson_record dispatches memories 1 to 8");
 
 /// The coefficients of a lane's step at a point from its sums (lane values): gamma[s] for every
 /// slot (0 where unused), w <- w - sum_s gamma_s dg_s. Updates the lane's state.
@@ -159,37 +194,65 @@ P2P_HD void anderson_coefficients(AndersonLane& st, int memory, int slot, double
 /// each lane's coefficient; a lane whose gamma_s is 0 is unchanged by slot s), newest slot
 /// first (so a lane's arithmetic does not depend on where the group's rotation stands), then
 /// u = w.
-template <class V>
-P2P_HD P2P_ADMM_INLINE void anderson_step(int len, int memory, int slot, const LaneOf<V>* gamma,
-                                          const bool* use, V w, V hist) {
+template <int M, class V, class VF>
+P2P_HD P2P_ADMM_INLINE void anderson_step_fixed(int len, int slot, const LaneOf<V>* gamma,
+                                                const bool* use, V w, V hist, VF histf) {
   using T = LaneOf<V>;
   const V u = anderson_vector(hist, len, 0);
+  int order[M];  // the slots in use, newest first
+  int used = 0;
+  for (int j = 0; j < M; ++j) {
+    const int s = (slot - j + M) % M;
+    if (use[s]) order[used++] = s;
+  }
   for (int i = 0; i < len; ++i) {
     T wi = w[i];
-    for (int j = 0; j < memory; ++j) {
-      const int s = (slot - j + memory) % memory;
-      if (use[s]) wi -= gamma[s] * anderson_vector(hist, len, 3 + s)[i];
-    }
+    for (int j = 0; j < used; ++j)
+      wi -= gamma[order[j]] * lane_widen(anderson_vector(histf, len, 1 + order[j])[i]);
     w[i] = wi;
     u[i] = wi;
   }
 }
 
-/// The work of env e's CUDA thread at a point, on lane-major w [len, batch] and hist
-/// [(3 + 2 memory) * len, batch]: its history restarts first if its group's rho changed since
-/// its last point. The CPU's groups run the same three steps, with the record and the step
-/// across their 8 lanes at once (admm.cpp).
+template <class V, class VF>
+P2P_HD P2P_ADMM_INLINE void anderson_step(int len, int memory, int slot, const LaneOf<V>* gamma,
+                                          const bool* use, V w, V hist, VF histf) {
+  switch (memory) {
+    case 1:
+      return anderson_step_fixed<1>(len, slot, gamma, use, w, hist, histf);
+    case 2:
+      return anderson_step_fixed<2>(len, slot, gamma, use, w, hist, histf);
+    case 3:
+      return anderson_step_fixed<3>(len, slot, gamma, use, w, hist, histf);
+    case 4:
+      return anderson_step_fixed<4>(len, slot, gamma, use, w, hist, histf);
+    case 5:
+      return anderson_step_fixed<5>(len, slot, gamma, use, w, hist, histf);
+    case 6:
+      return anderson_step_fixed<6>(len, slot, gamma, use, w, hist, histf);
+    case 7:
+      return anderson_step_fixed<7>(len, slot, gamma, use, w, hist, histf);
+    default:
+      return anderson_step_fixed<kAndersonMaxMemory>(len, slot, gamma, use, w, hist, histf);
+  }
+}
+
+/// The work of env e's CUDA thread at a point, on lane-major w [len, batch], hist
+/// [2 * len, batch] and histf [(1 + 2 memory) * len, batch]: its history restarts first if its
+/// group's rho changed since its last point. The CPU's groups run the same three steps, with
+/// the record and the step across their 8 lanes at once (admm.cpp).
 P2P_HD void admm_env_anderson(int batch, int e, int len, int memory, int slot, bool restart,
-                              AndersonLane& st, double* w, double* hist) {
+                              AndersonLane& st, double* w, double* hist, float* histf) {
   if (restart) st.points = 0;
   const Strided<double> wl{w + e, batch}, hl{hist + e, batch};
+  const Strided<float> fl{histf + e, batch};
   AndersonSums<double> sums;
-  anderson_record(len, memory, slot, wl, hl, sums);
+  anderson_record(len, memory, slot, wl, hl, fl, sums);
   double gamma[kAndersonMaxMemory];
   bool use[kAndersonMaxMemory];
   anderson_coefficients(st, memory, slot, sums.ff, sums.f_df, sums.df_dfnew, gamma);
   for (int s = 0; s < memory; ++s) use[s] = gamma[s] != 0;
-  anderson_step(len, memory, slot, gamma, use, wl, hl);
+  anderson_step(len, memory, slot, gamma, use, wl, hl, fl);
 }
 
 }  // namespace p2pgrid
