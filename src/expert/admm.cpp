@@ -489,9 +489,9 @@ P2P_ISA_CLONES void group_anderson_record(int len, int memory, int slot, GroupPa
 }
 
 P2P_ISA_CLONES void group_anderson_step(int len, int memory, int slot, const GroupPack* gamma,
-                                        const bool* use, GroupPack* w, GroupPack* hist,
-                                        GroupPackF* histf) {
-  anderson_step(len, memory, slot, gamma, use, w, hist, histf);
+                                        const bool* use, const GroupPack& revert, GroupPack* w,
+                                        GroupPack* hist, GroupPackF* histf) {
+  anderson_step(len, memory, slot, gamma, use, revert, w, hist, histf);
 }
 
 /// The statistics of every lane of the group in one pass over its vectors.
@@ -584,8 +584,8 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
     const int slot = aa_points++ % aa_memory;
     AndersonSums<Pack> sums;
     group_anderson_record(int(mh), aa_memory, slot, w.data(), hist.data(), histf.data(), sums);
-    Pack gamma[kAndersonMaxMemory] = {};
-    bool use[kAndersonMaxMemory] = {};
+    Pack gamma[kAndersonMaxMemory] = {}, revert = {};
+    bool use[kAndersonMaxMemory] = {}, moved = false;
     for (int g = 0; g < G; ++g) {
       if (env[g] < 0 || lane_iter[g] == 0) continue;
       double f_df[kAndersonMaxMemory], df_dfnew[kAndersonMaxMemory], lane_gamma[kAndersonMaxMemory];
@@ -593,16 +593,17 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
         f_df[k] = lane_value(sums.f_df[k], g);
         df_dfnew[k] = lane_value(sums.df_dfnew[k], g);
       }
-      anderson_coefficients(aa_lane[g], aa_memory, slot, lane_value(sums.ff, g), f_df, df_dfnew,
-                            lane_gamma);
+      if (anderson_coefficients(aa_lane[g], aa_memory, slot, lane_value(sums.ff, g), f_df, df_dfnew,
+                                lane_gamma))
+        revert.v[g] = 1, moved = true;
       for (int k = 0; k < aa_memory; ++k) {
         gamma[k].v[g] = lane_gamma[k];
         use[k] |= lane_gamma[k] != 0;
+        moved |= lane_gamma[k] != 0;
       }
     }
-    group_anderson_step(int(mh), aa_memory, slot, gamma, use, w.data(), hist.data(), histf.data());
-    bool moved = false;
-    for (int k = 0; k < aa_memory; ++k) moved |= use[k];
+    group_anderson_step(int(mh), aa_memory, slot, gamma, use, revert, w.data(), hist.data(),
+                        histf.data());
     return moved;
   };
   auto running = [&] {

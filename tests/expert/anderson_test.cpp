@@ -78,9 +78,10 @@ int iterations_to_converge(int memory, int interval, int limit) {
       anderson_record(n, memory, slot, w, hist.data(), histf.data(), sums);
       double gamma[kAndersonMaxMemory];
       bool use[kAndersonMaxMemory];
-      anderson_coefficients(lane, memory, slot, sums.ff, sums.f_df, sums.df_dfnew, gamma);
+      const double revert =
+          anderson_coefficients(lane, memory, slot, sums.ff, sums.f_df, sums.df_dfnew, gamma);
       for (int s = 0; s < memory; ++s) use[s] = gamma[s] != 0;
-      anderson_step(n, memory, slot, gamma, use, w, hist.data(), histf.data());
+      anderson_step(n, memory, slot, gamma, use, revert, w, hist.data(), histf.data());
     }
     if (AffineMap::error(w) < 1e-10) return it;
   }
@@ -116,24 +117,23 @@ TEST(AndersonAcceleration, TakesNoStepBeforeItsThirdPointAndUndoesAStepThatDidNo
     return true;
   };
   // Point 1 only records u; point 2 has a residual but no difference of residuals yet.
-  anderson_coefficients(lane, memory, 0, 4.0, f_df, df_dfnew, gamma);
+  EXPECT_FALSE(anderson_coefficients(lane, memory, 0, 4.0, f_df, df_dfnew, gamma));
   EXPECT_TRUE(all_zero());
-  anderson_coefficients(lane, memory, 1, 4.0, f_df, df_dfnew, gamma);
+  EXPECT_FALSE(anderson_coefficients(lane, memory, 1, 4.0, f_df, df_dfnew, gamma));
   EXPECT_TRUE(all_zero());
   EXPECT_EQ(lane.f_norm2, 4.0);
   // Point 3: one valid slot (2): gamma = (df . f) / (df . df) = 1 / 2 (and a 1e-10 Tikhonov).
   f_df[2] = 1;
   df_dfnew[2] = 2;
-  anderson_coefficients(lane, memory, 2, 3.0, f_df, df_dfnew, gamma);
+  EXPECT_FALSE(anderson_coefficients(lane, memory, 2, 3.0, f_df, df_dfnew, gamma));
   EXPECT_NEAR(gamma[2], 0.5, 1e-9);
   EXPECT_EQ(gamma[0], 0);
   EXPECT_EQ(gamma[1], 0);
   EXPECT_EQ(lane.extrapolated, 1);
-  // Point 4 after the step: a larger residual than before it. Back to the plain iterate
-  // (w - dg of the newest slot) and the history restarts.
-  anderson_coefficients(lane, memory, 3, 3.5, f_df, df_dfnew, gamma);
-  EXPECT_EQ(gamma[3], 1);
-  EXPECT_EQ(gamma[2], 0);
+  // Point 4 after the step: a larger residual than before it. Back to the plain iterate and
+  // the history restarts.
+  EXPECT_TRUE(anderson_coefficients(lane, memory, 3, 3.5, f_df, df_dfnew, gamma));
+  EXPECT_TRUE(all_zero());
   EXPECT_EQ(lane.points, 1);
   EXPECT_EQ(lane.extrapolated, 0);
   // A NaN residual after a step is not a smaller one either.
@@ -141,9 +141,111 @@ TEST(AndersonAcceleration, TakesNoStepBeforeItsThirdPointAndUndoesAStepThatDidNo
   lane.points = 3;
   lane.extrapolated = 1;
   lane.f_norm2 = 1;
-  anderson_coefficients(lane, memory, 0, std::nan(""), f_df, df_dfnew, gamma);
-  EXPECT_EQ(gamma[0], 1);
+  EXPECT_TRUE(anderson_coefficients(lane, memory, 0, std::nan(""), f_df, df_dfnew, gamma));
   EXPECT_EQ(lane.points, 1);
+}
+
+// One lane of the affine map's iteration with its Anderson history, point by point.
+struct AffineLane {
+  static constexpr int n = AffineMap::kDim;
+  AffineMap map;
+  int memory;
+  double w[n] = {};
+  std::vector<double> hist = std::vector<double>(2 * n, 0.0);
+  std::vector<float> histf = std::vector<float>((1 + 2 * kAndersonMaxMemory) * n, 0.0f);
+  AndersonLane lane;
+  int points = 0;
+  double gamma[kAndersonMaxMemory] = {};
+  explicit AffineLane(int m) : memory(m) {
+    anderson_restart(n, memory, w, hist.data(), histf.data());
+    lane.points = 1;
+  }
+  // `iterations` of the map, then a point; with force_revert the safeguard sees a residual
+  // larger than the last one. Returns true if the point reverted.
+  bool advance(int iterations, bool force_revert = false) {
+    for (int it = 0; it < iterations; ++it) map.apply(w);
+    const int slot = points++ % memory;
+    AndersonSums<double> sums;
+    anderson_record(n, memory, slot, w, hist.data(), histf.data(), sums);
+    if (force_revert) lane.f_norm2 = 0;
+    bool use[kAndersonMaxMemory];
+    const bool revert =
+        anderson_coefficients(lane, memory, slot, sums.ff, sums.f_df, sums.df_dfnew, gamma);
+    for (int s = 0; s < memory; ++s) use[s] = gamma[s] != 0;
+    anderson_step(n, memory, slot, gamma, use, revert ? 1.0 : 0.0, w, hist.data(), histf.data());
+    return revert;
+  }
+};
+
+TEST(AndersonAcceleration, ARevertReturnsToThePlainIterateBitForBit) {
+  AffineLane a(4);
+  for (int k = 0; k < 4; ++k) a.advance(2);
+  ASSERT_EQ(a.lane.extrapolated, 1);
+  // The last point's plain iterate (w before its step, kept as g until the next point) is what
+  // a revert at the next point returns to.
+  double plain[AffineLane::n];
+  for (int i = 0; i < AffineLane::n; ++i) plain[i] = a.hist[AffineLane::n + i];
+  AffineLane b = a;
+  ASSERT_TRUE(b.advance(2, true));
+  for (int i = 0; i < AffineLane::n; ++i) EXPECT_EQ(b.w[i], plain[i]) << i;
+  EXPECT_EQ(b.lane.points, 1);
+  // And the lane goes on from there: its next point has a residual, its third a step again.
+  EXPECT_FALSE(b.advance(2));
+  EXPECT_FALSE(b.advance(2));
+  EXPECT_EQ(b.lane.extrapolated, 1);
+}
+
+TEST(AndersonAcceleration, CoefficientsSolveTheLeastSquaresProblemOfTheStoredDifferences) {
+  // Memory 3 through 8 points (the slots rotate twice): at each point with a step, the
+  // coefficients must minimise |f - sum_j gamma_j df_j| over the lane's valid slots, as a
+  // Householder QR of the stored differences (an independent method) gives them.
+  AffineLane a(3);
+  const int n = AffineLane::n;
+  int compared = 0;
+  for (int k = 0; k < 8; ++k) {
+    a.advance(3);
+    if (!a.lane.extrapolated) continue;
+    ++compared;
+    const int slot = (a.points - 1) % a.memory, valid = std::min(a.lane.points - 2, a.memory);
+    // Columns: the newest `valid` slots' df; right-hand side: the stored f.
+    std::vector<std::vector<double>> cols(valid, std::vector<double>(n));
+    std::vector<double> rhs(n);
+    for (int i = 0; i < n; ++i) rhs[i] = a.histf[i];
+    for (int j = 0; j < valid; ++j) {
+      const int s = (slot - j + a.memory) % a.memory;
+      for (int i = 0; i < n; ++i) cols[j][i] = a.histf[(1 + a.memory + s) * n + i];
+    }
+    // Householder QR, applied to the right-hand side; then R x = Q' rhs.
+    for (int j = 0; j < valid; ++j) {
+      double norm = 0;
+      for (int i = j; i < n; ++i) norm += cols[j][i] * cols[j][i];
+      norm = std::sqrt(norm);
+      const double alpha = cols[j][j] > 0 ? -norm : norm;
+      std::vector<double> v(n, 0.0);
+      for (int i = j; i < n; ++i) v[i] = cols[j][i];
+      v[j] -= alpha;
+      double vv = 0;
+      for (int i = j; i < n; ++i) vv += v[i] * v[i];
+      auto reflect = [&](std::vector<double>& x) {
+        double d = 0;
+        for (int i = j; i < n; ++i) d += v[i] * x[i];
+        for (int i = j; i < n; ++i) x[i] -= 2 * d / vv * v[i];
+      };
+      for (int c = j; c < valid; ++c) reflect(cols[c]);
+      reflect(rhs);
+    }
+    std::vector<double> x(valid);
+    for (int j = valid - 1; j >= 0; --j) {
+      x[j] = rhs[j];
+      for (int c = j + 1; c < valid; ++c) x[j] -= cols[c][j] * x[c];
+      x[j] /= cols[j][j];
+    }
+    for (int j = 0; j < valid; ++j) {
+      const int s = (slot - j + a.memory) % a.memory;
+      EXPECT_NEAR(a.gamma[s], x[j], 1e-6 * (1 + std::abs(x[j]))) << "point " << k << ", slot " << s;
+    }
+  }
+  EXPECT_GE(compared, 5);  // points 3 to 8, unless a safeguard restarted the history
 }
 
 TEST(AndersonAcceleration, CutsTheIterationsOfAnOscillatingDayToTheSamePlan) {

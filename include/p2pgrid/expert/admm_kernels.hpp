@@ -132,6 +132,17 @@ inline LanePackF<8> lane_narrow(const LanePack<8>& a) {
 P2P_HD double lane_widen(float a) { return a; }
 P2P_HD float lane_narrow(double a) { return static_cast<float>(a); }
 
+/// a where mask is nonzero, else b, lane by lane.
+P2P_HD double lane_select(double mask, double a, double b) { return mask != 0 ? a : b; }
+#if !defined(__CUDACC__)
+template <int G>
+LanePack<G> lane_select(const LanePack<G>& mask, const LanePack<G>& a, const LanePack<G>& b) {
+  LanePack<G> r;
+  for (int g = 0; g < G; ++g) r.v[g] = mask.v[g] != 0 ? a.v[g] : b.v[g];
+  return r;
+}
+#endif
+
 /// The same expression as LanePack's: a NaN stays NaN (never hidden by a bound).
 P2P_HD double lane_clamp(double a, double lo, double hi) {
   const double m = a < lo ? lo : a;

@@ -14,8 +14,9 @@
 //     dg_j = g_j - g_{j-1}, df_j = f_j - f_{j-1} over the last M points (M = anderson_memory)
 //     gamma = argmin |f_k - sum_j gamma_j df_j|_2   (the normal equations, a little Tikhonov)
 //     u_k = g_k - sum_j gamma_j dg_j                 (the lane continues from w = u_k)
-// with a safeguard: if a point after an extrapolation has a larger |f| than the point before,
-// the lane goes back to the plain iterate g_{k-1} (= g_k - dg_k) and its history restarts.
+// with a safeguard: if a point after an extrapolation has a larger |f| than the point before
+// (or a NaN), the lane goes back to the plain iterate g_{k-1}, exactly (the record pass keeps
+// it in u, which f no longer needs), and its history restarts.
 // The termination test is always made on plain ADMM iterates, N iterations or more after an
 // extrapolation, so a solution's residuals are ADMM's own.
 //
@@ -27,6 +28,8 @@
 // (every lane of a group has its points at the same iterations), and a lane's valid slots are
 // its newest ones.
 #pragma once
+
+#include <type_traits>
 
 #include "p2pgrid/expert/admm_kernels.hpp"
 
@@ -71,9 +74,10 @@ P2P_HD void anderson_restart(int len, int memory, V w, V hist, VF histf) {
 }
 
 /// First pass of a point over a lane's w [len]: f = w - u, the new slot's dg = w - g and
-/// df = f - f_prev, then g = w and f stored; and the sums the coefficients need (from the
-/// stored, single-precision f and slots). M is the memory as a constant (anderson_record
-/// dispatches).
+/// df = f - f_prev; then u = the old g (the plain iterate of the point before, for a revert),
+/// g = w and f stored; and the sums the coefficients need (from the stored, single-precision f
+/// and slots). M is the memory as a constant, so that the 2 M sums stay in registers
+/// (anderson_record dispatches).
 template <int M, class V, class VF>
 P2P_HD P2P_ADMM_INLINE void anderson_record_fixed(int len, int slot, V w, V hist, VF histf,
                                                   AndersonSums<LaneOf<V>>& sums) {
@@ -85,13 +89,14 @@ P2P_HD P2P_ADMM_INLINE void anderson_record_fixed(int len, int slot, V w, V hist
   T ff{}, f_df[M], df_dfnew[M];
   for (int s = 0; s < M; ++s) f_df[s] = df_dfnew[s] = T{};
   for (int i = 0; i < len; ++i) {
-    const T wi = w[i];
+    const T wi = w[i], gi = g[i];
     const auto fs = lane_narrow(wi - u[i]);
     const T fi = lane_widen(fs);
     const auto dfs = lane_narrow(fi - lane_widen(f[i]));
     const T dfi = lane_widen(dfs);
-    dg_new[i] = lane_narrow(wi - g[i]);
+    dg_new[i] = lane_narrow(wi - gi);
     df_new[i] = dfs;
+    u[i] = gi;
     g[i] = wi;
     f[i] = fs;
     ff += fi * fi;
@@ -111,41 +116,50 @@ P2P_HD P2P_ADMM_INLINE void anderson_record_fixed(int len, int slot, V w, V hist
   }
 }
 
+/// Calls f(std::integral_constant<int, M>{}) with the memory M (1 to 8) as a constant.
+template <class F>
+P2P_HD P2P_ADMM_INLINE void anderson_with_memory(int memory, F&& f) {
+  static_assert(kAndersonMaxMemory == 8, "anderson_with_memory dispatches memories 1 to 8");
+  switch (memory) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    case 4:
+      return f(std::integral_constant<int, 4>{});
+    case 5:
+      return f(std::integral_constant<int, 5>{});
+    case 6:
+      return f(std::integral_constant<int, 6>{});
+    case 7:
+      return f(std::integral_constant<int, 7>{});
+    default:
+      return f(std::integral_constant<int, 8>{});
+  }
+}
+
 template <class V, class VF>
 P2P_HD P2P_ADMM_INLINE void anderson_record(int len, int memory, int slot, V w, V hist, VF histf,
                                             AndersonSums<LaneOf<V>>& sums) {
-  switch (memory) {
-    case 1:
-      return anderson_record_fixed<1>(len, slot, w, hist, histf, sums);
-    case 2:
-      return anderson_record_fixed<2>(len, slot, w, hist, histf, sums);
-    case 3:
-      return anderson_record_fixed<3>(len, slot, w, hist, histf, sums);
-    case 4:
-      return anderson_record_fixed<4>(len, slot, w, hist, histf, sums);
-    case 5:
-      return anderson_record_fixed<5>(len, slot, w, hist, histf, sums);
-    case 6:
-      return anderson_record_fixed<6>(len, slot, w, hist, histf, sums);
-    case 7:
-      return anderson_record_fixed<7>(len, slot, w, hist, histf, sums);
-    default:
-      return anderson_record_fixed<kAndersonMaxMemory>(len, slot, w, hist, histf, sums);
-  }
+  anderson_with_memory(memory, [&](auto m) {
+    anderson_record_fixed<decltype(m)::value>(len, slot, w, hist, histf, sums);
+  });
 }
-static_assert(kAndersonMaxMemory == 8, "anderson_record dispatches memories 1 to 8");
 
 /// The coefficients of a lane's step at a point from its sums (lane values): gamma[s] for every
-/// slot (0 where unused), w <- w - sum_s gamma_s dg_s. Updates the lane's state.
-P2P_HD void anderson_coefficients(AndersonLane& st, int memory, int slot, double ff,
+/// slot (0 where unused), w <- w - sum_s gamma_s dg_s; or true for a revert, w <- g_prev (in u
+/// after the record). Updates the lane's state.
+P2P_HD bool anderson_coefficients(AndersonLane& st, int memory, int slot, double ff,
                                   const double* f_df, const double* df_dfnew, double* gamma) {
   for (int s = 0; s < memory; ++s) gamma[s] = 0;
   ++st.points;
-  if (st.points == 1) return;  // u was not this lane's: the step records it
-  if (st.points == 2) {        // f is valid, the new slot is not (f_prev was not)
+  if (st.points == 1) return false;  // u was not this lane's: the step records it
+  if (st.points == 2) {              // f is valid, the new slot is not (f_prev was not)
     st.f_norm2 = ff;
     st.extrapolated = 0;
-    return;
+    return false;
   }
   // The newest k slots are valid: slot, slot - 1, ... (mod memory).
   const int k = p2p_min(st.points - 2, memory);
@@ -156,10 +170,9 @@ P2P_HD void anderson_coefficients(AndersonLane& st, int memory, int slot, double
   }
   if (st.extrapolated && !(ff <= st.f_norm2)) {
     // The extrapolation did not pay (or gave NaN): back to the plain iterate g_prev.
-    gamma[slot] = 1;
     st.extrapolated = 0;
     st.points = 1;
-    return;
+    return true;
   }
   st.f_norm2 = ff;
   // (G + lambda I) gamma = b over the valid slots, by Gaussian elimination without pivoting
@@ -188,27 +201,38 @@ P2P_HD void anderson_coefficients(AndersonLane& st, int memory, int slot, double
   st.extrapolated = finite ? 1 : 0;
   if (finite)
     for (int i = 0; i < k; ++i) gamma[slot_of(i)] = b[i];
+  return false;
 }
 
 /// Second pass of a point: w <- w - sum_s gamma_s dg_s over the slots with use[s] (gamma holds
 /// each lane's coefficient; a lane whose gamma_s is 0 is unchanged by slot s), newest slot
-/// first (so a lane's arithmetic does not depend on where the group's rotation stands), then
-/// u = w.
+/// first (so a lane's arithmetic does not depend on where the group's rotation stands); lanes
+/// whose `revert` is nonzero take w <- u (g_prev) instead. Then u = w.
 template <int M, class V, class VF>
 P2P_HD P2P_ADMM_INLINE void anderson_step_fixed(int len, int slot, const LaneOf<V>* gamma,
-                                                const bool* use, V w, V hist, VF histf) {
+                                                const bool* use, const LaneOf<V>& revert, V w,
+                                                V hist, VF histf) {
   using T = LaneOf<V>;
   const V u = anderson_vector(hist, len, 0);
-  int order[M];  // the slots in use, newest first
+  // The slots in use, newest first, and their coefficients (unrolled: registers on the GPU).
+  T coef[M];
+  int order[M];
   int used = 0;
   for (int j = 0; j < M; ++j) {
     const int s = (slot - j + M) % M;
-    if (use[s]) order[used++] = s;
+    if (use[s]) {
+      order[used] = s;
+      coef[used++] = gamma[s];
+    }
   }
   for (int i = 0; i < len; ++i) {
     T wi = w[i];
-    for (int j = 0; j < used; ++j)
-      wi -= gamma[order[j]] * lane_widen(anderson_vector(histf, len, 1 + order[j])[i]);
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+    for (int j = 0; j < M; ++j)
+      if (j < used) wi -= coef[j] * lane_widen(anderson_vector(histf, len, 1 + order[j])[i]);
+    wi = lane_select(revert, u[i], wi);
     w[i] = wi;
     u[i] = wi;
   }
@@ -216,25 +240,11 @@ P2P_HD P2P_ADMM_INLINE void anderson_step_fixed(int len, int slot, const LaneOf<
 
 template <class V, class VF>
 P2P_HD P2P_ADMM_INLINE void anderson_step(int len, int memory, int slot, const LaneOf<V>* gamma,
-                                          const bool* use, V w, V hist, VF histf) {
-  switch (memory) {
-    case 1:
-      return anderson_step_fixed<1>(len, slot, gamma, use, w, hist, histf);
-    case 2:
-      return anderson_step_fixed<2>(len, slot, gamma, use, w, hist, histf);
-    case 3:
-      return anderson_step_fixed<3>(len, slot, gamma, use, w, hist, histf);
-    case 4:
-      return anderson_step_fixed<4>(len, slot, gamma, use, w, hist, histf);
-    case 5:
-      return anderson_step_fixed<5>(len, slot, gamma, use, w, hist, histf);
-    case 6:
-      return anderson_step_fixed<6>(len, slot, gamma, use, w, hist, histf);
-    case 7:
-      return anderson_step_fixed<7>(len, slot, gamma, use, w, hist, histf);
-    default:
-      return anderson_step_fixed<kAndersonMaxMemory>(len, slot, gamma, use, w, hist, histf);
-  }
+                                          const bool* use, const LaneOf<V>& revert, V w, V hist,
+                                          VF histf) {
+  anderson_with_memory(memory, [&](auto m) {
+    anderson_step_fixed<decltype(m)::value>(len, slot, gamma, use, revert, w, hist, histf);
+  });
 }
 
 /// The work of env e's CUDA thread at a point, on lane-major w [len, batch], hist
@@ -250,9 +260,10 @@ P2P_HD void admm_env_anderson(int batch, int e, int len, int memory, int slot, b
   anderson_record(len, memory, slot, wl, hl, fl, sums);
   double gamma[kAndersonMaxMemory];
   bool use[kAndersonMaxMemory];
-  anderson_coefficients(st, memory, slot, sums.ff, sums.f_df, sums.df_dfnew, gamma);
+  const double revert =
+      anderson_coefficients(st, memory, slot, sums.ff, sums.f_df, sums.df_dfnew, gamma) ? 1 : 0;
   for (int s = 0; s < memory; ++s) use[s] = gamma[s] != 0;
-  anderson_step(len, memory, slot, gamma, use, wl, hl, fl);
+  anderson_step(len, memory, slot, gamma, use, revert, wl, hl, fl);
 }
 
 }  // namespace p2pgrid
