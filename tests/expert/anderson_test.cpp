@@ -283,6 +283,10 @@ TEST(AndersonAcceleration, SettingsThatBreakTheSharedPointsAreErrorsThatNameThem
   c.set("expert.anderson_memory=9");
   EXPECT_NE(test::error_of([&] { resolve_expert_config(c); }).find("expert.anderson_memory"),
             std::string::npos);
+  AdmmSettings direct;  // the solver's own check, for callers that skip the config
+  direct.anderson_memory = 9;
+  const std::string m = test::error_of([&] { ExpertAdmm a(qp, direct); });
+  EXPECT_NE(m.find("expert.anderson_memory = 9: expected 0 (off) to 8"), std::string::npos) << m;
   // Off, the interval is not used.
   c = Config::defaults();
   c.set("expert.anderson_memory=0");
