@@ -39,6 +39,7 @@ ExpertSettings resolve_expert_config(const Config& c) {
   s.inverter_facets = c.integer_in("expert.inverter_facets", 4, 1024);
   s.dso_rounds = c.integer_in("expert.dso_rounds", 0, 100);
   s.dso_tolerance_pu = c.number("expert.dso_tolerance_pu");
+  s.dso_chunk_plans = c.integer_in("expert.dso_chunk_plans", 0, 1 << 20);
   s.resolve_every_steps = c.integer_in("expert.resolve_every_steps", 0, 96);
   if (s.admm.max_iterations < 1) throw Error("expert.max_iterations must be >= 1");
   if (s.admm.check_every < 1) throw Error("expert.check_every must be >= 1");
@@ -151,67 +152,78 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
     if (qp.vars[j].kind == QpVar::kQEx) qex[qp.vars[j].agent] = j;
   }
   PowerFlowSettings pfs = powerflow_.settings;
-  // On the env's backend (its power flows of every env and step in one batch), in float64.
+  // On the env's backend, in float64.
   auto solver = make_powerflow_solver(feeder_, powerflow_.backend, pfs);
   // Round 0 checks every plan; each later round checks only the plans re-solved in the round
   // before (the others did not change).
   std::vector<int> checked(plans.size());
   for (std::size_t e = 0; e < plans.size(); ++e) checked[e] = static_cast<int>(e);
   for (int round = 0;; ++round) {
-    // AC power flow of every (env, step) of the checked plans, in one batch.
+    // AC power flow of every (env, step) of the checked plans: on the GPU in one batch; on the
+    // CPU a chunk of plans at a time (settings.dso_chunk_plans), whose buffers the allocator
+    // then reuses (one batch of 256 plans, 24,576 power flows, spent most of its time in the
+    // kernel's page faults).
     const int count = static_cast<int>(checked.size());
-    const int batch = count * H;
-    std::vector<double> p(std::size_t(batch) * nbus), q(p.size());
-    for (int i = 0; i < count; ++i)
-      for (int k = 0; k < H; ++k) {
-        const int e = checked[i];
-        const int t = qp.step_of_block(k);
-        const double lp = spec_.profiles.load_pu[std::size_t(plans[e].day) * kStepsPerDay + t];
-        double* pe = p.data() + (std::size_t(i) * H + k) * nbus;
-        double* qe = q.data() + (std::size_t(i) * H + k) * nbus;
-        for (int b = 0; b < nbus; ++b) {
-          pe[b] = -net.p_load_kw[b] * spec_.feeder_load_scale * lp / kw_per_pu;
-          qe[b] = -net.q_load_kvar[b] * spec_.feeder_load_scale * lp / kw_per_pu;
-        }
-        const double* x = plans[e].iterate.x.data() + std::size_t(k) * n;
-        for (int a = 0; a < A; ++a) {
-          pe[spec_.prosumers[a].bus] += x[pex[a]] / kw_per_pu;
-          qe[spec_.prosumers[a].bus] += x[qex[a]] / kw_per_pu;
-        }
-      }
-    const PowerFlowResult r = solve_power_flow(*solver, feeder_, Precision::kFloat64, batch, p, q);
+    const int chunk = powerflow_.backend == Backend::kCpu && settings_.dso_chunk_plans > 0
+                          ? settings_.dso_chunk_plans
+                          : count;
     std::vector<int> redo;  // plans re-linearized in this round
-    for (int i = 0; i < count; ++i) {
-      ExpertPlan& plan = plans[checked[i]];
-      double worst = 0;
-      bool converged = true;
-      for (int k = 0; k < H; ++k) {
-        const std::size_t env = std::size_t(i) * H + k;
-        converged &= r.converged[env] != 0;
-        for (int j : qp.voltage_buses) {
-          const double v = r.vm_pu[env * nbus + j];
-          worst = std::max({worst, v - spec_.v_max_pu, spec_.v_min_pu - v});
-        }
-      }
-      plan.ac_violation_pu = std::max(worst, 0.0);
-      plan.ac_converged = converged;
-      if (plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
-          round < settings_.dso_rounds && plan.info.status == SolveStatus::kSolved) {
-        // Re-linearize: shift each offset by the AC error of the linear model at this point.
+    std::vector<double> p, q;
+    for (int first = 0; first < count; first += chunk) {
+      const int plans_in = std::min(chunk, count - first), batch = plans_in * H;
+      p.assign(std::size_t(batch) * nbus, 0.0);
+      q.assign(p.size(), 0.0);
+      for (int i = 0; i < plans_in; ++i)
         for (int k = 0; k < H; ++k) {
+          const int e = checked[first + i];
           const int t = qp.step_of_block(k);
-          const std::size_t env = std::size_t(i) * H + k;
-          const double* x = plan.iterate.x.data() + std::size_t(k) * n;
-          for (int j : qp.voltage_buses) {
-            double v_lin = plan.data.v_offset_pu[std::size_t(t) * nbus + j];
-            for (int a = 0; a < A; ++a)
-              v_lin += qp.dv_dp[std::size_t(j) * A + a] * x[pex[a]] +
-                       qp.dv_dq[std::size_t(j) * A + a] * x[qex[a]];
-            plan.data.v_offset_pu[std::size_t(t) * nbus + j] += r.vm_pu[env * nbus + j] - v_lin;
+          const double lp = spec_.profiles.load_pu[std::size_t(plans[e].day) * kStepsPerDay + t];
+          double* pe = p.data() + (std::size_t(i) * H + k) * nbus;
+          double* qe = q.data() + (std::size_t(i) * H + k) * nbus;
+          for (int b = 0; b < nbus; ++b) {
+            pe[b] = -net.p_load_kw[b] * spec_.feeder_load_scale * lp / kw_per_pu;
+            qe[b] = -net.q_load_kvar[b] * spec_.feeder_load_scale * lp / kw_per_pu;
+          }
+          const double* x = plans[e].iterate.x.data() + std::size_t(k) * n;
+          for (int a = 0; a < A; ++a) {
+            pe[spec_.prosumers[a].bus] += x[pex[a]] / kw_per_pu;
+            qe[spec_.prosumers[a].bus] += x[qex[a]] / kw_per_pu;
           }
         }
-        plan.dso_rounds = round + 1;
-        redo.push_back(checked[i]);
+      const PowerFlowResult r =
+          solve_power_flow(*solver, feeder_, Precision::kFloat64, batch, p, q);
+      for (int i = 0; i < plans_in; ++i) {
+        ExpertPlan& plan = plans[checked[first + i]];
+        double worst = 0;
+        bool converged = true;
+        for (int k = 0; k < H; ++k) {
+          const std::size_t env = std::size_t(i) * H + k;
+          converged &= r.converged[env] != 0;
+          for (int j : qp.voltage_buses) {
+            const double v = r.vm_pu[env * nbus + j];
+            worst = std::max({worst, v - spec_.v_max_pu, spec_.v_min_pu - v});
+          }
+        }
+        plan.ac_violation_pu = std::max(worst, 0.0);
+        plan.ac_converged = converged;
+        if (plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
+            round < settings_.dso_rounds && plan.info.status == SolveStatus::kSolved) {
+          // Re-linearize: shift each offset by the AC error of the linear model at this point.
+          for (int k = 0; k < H; ++k) {
+            const int t = qp.step_of_block(k);
+            const std::size_t env = std::size_t(i) * H + k;
+            const double* x = plan.iterate.x.data() + std::size_t(k) * n;
+            for (int j : qp.voltage_buses) {
+              double v_lin = plan.data.v_offset_pu[std::size_t(t) * nbus + j];
+              for (int a = 0; a < A; ++a)
+                v_lin += qp.dv_dp[std::size_t(j) * A + a] * x[pex[a]] +
+                         qp.dv_dq[std::size_t(j) * A + a] * x[qex[a]];
+              plan.data.v_offset_pu[std::size_t(t) * nbus + j] += r.vm_pu[env * nbus + j] - v_lin;
+            }
+          }
+          plan.dso_rounds = round + 1;
+          redo.push_back(checked[first + i]);
+        }
       }
     }
     if (redo.empty()) return;

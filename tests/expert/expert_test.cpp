@@ -435,6 +435,28 @@ TEST(Expert, OnlyPlansThatBreakAVoltageLimitAreRelinearized) {
               plans[0].info.iterations, plans[0].ac_violation_pu, plans[1].info.iterations);
 }
 
+TEST(Expert, TheAcCheckInChunksGivesTheOneBatchPlans) {
+  // The DSO check of days 307 and 305 one plan per power-flow batch (the plan to re-linearize
+  // in the second chunk) and both in one batch: the same plans, bit for bit.
+  auto plans_with = [](int chunk) {
+    Config c = Config::defaults();
+    c.set("expert.dso_chunk_plans=" + std::to_string(chunk));
+    const Expert expert(test::default_env_spec(), resolve_expert_config(c),
+                        test::default_cpu_powerflow());
+    return expert.plan({expert.initial_data(307), expert.initial_data(305)});
+  };
+  const std::vector<ExpertPlan> chunked = plans_with(1), whole = plans_with(0);
+  EXPECT_EQ(chunked[0].dso_rounds, 0);
+  EXPECT_GE(chunked[1].dso_rounds, 1);
+  for (int e = 0; e < 2; ++e) {
+    SCOPED_TRACE("plan " + std::to_string(e));
+    EXPECT_EQ(chunked[e].dso_rounds, whole[e].dso_rounds);
+    EXPECT_EQ(chunked[e].ac_violation_pu, whole[e].ac_violation_pu);
+    EXPECT_EQ(chunked[e].iterate.x, whole[e].iterate.x);
+    EXPECT_EQ(chunked[e].data.v_offset_pu, whole[e].data.v_offset_pu);
+  }
+}
+
 TEST(Expert, ImpossibleVoltageLimitsAreNotReportedSolved) {
   // Every bus above 1.2 p.u. with the slack at 1.0: no injection the prosumers can make
   // reaches it. Without DSO rounds the linear model is the whole story.
