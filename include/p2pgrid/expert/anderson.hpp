@@ -22,7 +22,7 @@
 //
 // Storage of a lane: `hist` [2 * len] doubles u, g; `histf` [(1 + 2 M) * len] floats f, then dg
 // of slots 0..M-1, then df of slots 0..M-1. The residuals and their differences only steer the
-// extrapolation, so single precision does (the coefficients come out to about 1e-7), and it
+// extrapolation, so single precision does (coefficients to about 1e-7 relative), and it
 // halves the traffic of the slots, which the CPU's two cores share; u and g, whose differences
 // with w are taken, stay double. Slots rotate: the k-th point of a group writes slot k mod M
 // (every lane of a group has its points at the same iterations), and a lane's valid slots are
