@@ -63,8 +63,14 @@ case "$action" in
       # shellcheck disable=SC2086  # args are words
       if timeout "$limit" build-gpu/p2pgrid bench $args --backend cuda > "$out/$name.json" \
            2> "$out/$name.err"; then
+        # The expert's rows add its iterations: a GPU batch lasts as long as its slowest plan.
         rows+=("$(python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))
-print("%-58s %14.1f %s" % (sys.argv[2], j["throughput_per_s"], j["unit"]))' "$out/$name.json" "$args")")
+extra = ""
+if "iterations_max" in j:
+    extra = "  (iterations mean %.0f, max %d; ADMM alone %.1f/s)" % (
+        j["mean_iterations"], j["iterations_max"], j["solve_plans_per_s"])
+print("%-58s %14.1f %s%s" % (sys.argv[2], j["throughput_per_s"], j["unit"], extra))' \
+          "$out/$name.json" "$args")")
       else
         rows+=("$(printf '%-58s %14s' "$args" "FAILED (rc $?, see $name.err)")")
       fi
