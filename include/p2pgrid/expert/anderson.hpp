@@ -143,7 +143,7 @@ P2P_HD P2P_ADMM_INLINE void anderson_with_memory(int memory, F&& f) {
 template <class V, class VF>
 P2P_HD P2P_ADMM_INLINE void anderson_record(int len, int memory, int slot, V w, V hist, VF histf,
                                             AndersonSums<LaneOf<V>>& sums) {
-  anderson_with_memory(memory, [&](auto m) {
+  anderson_with_memory(memory, [&](auto m) P2P_ADMM_INLINE {
     anderson_record_fixed<decltype(m)::value>(len, slot, w, hist, histf, sums);
   });
 }
@@ -242,7 +242,7 @@ template <class V, class VF>
 P2P_HD P2P_ADMM_INLINE void anderson_step(int len, int memory, int slot, const LaneOf<V>* gamma,
                                           const bool* use, const LaneOf<V>& revert, V w, V hist,
                                           VF histf) {
-  anderson_with_memory(memory, [&](auto m) {
+  anderson_with_memory(memory, [&](auto m) P2P_ADMM_INLINE {
     anderson_step_fixed<decltype(m)::value>(len, slot, gamma, use, revert, w, hist, histf);
   });
 }
