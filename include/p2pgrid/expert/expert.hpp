@@ -26,7 +26,7 @@ struct ExpertSettings {
   // backend always takes one): a chunk's buffers are reused, where one large batch pays its
   // fresh memory's page faults (256 plans: 0.86 s in one batch, 0.20 s in chunks of 64).
   int dso_chunk_plans = 64;
-  int resolve_every_steps = 0;     // 0: plan once per day; K: re-plan every K steps
+  int resolve_every_steps = 0;  // 0: plan once per day; K: re-plan every K steps
 };
 ExpertSettings resolve_expert_config(const Config& config);
 
