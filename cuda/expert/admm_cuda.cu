@@ -58,6 +58,21 @@ __global__ void admm_anderson_kernel(const std::uint8_t* done, const std::uint8_
                     hist, histf);
 }
 
+__global__ void admm_start_kernel(AdmmRowsView rows, const int* group_level,
+                                  const AdmmWarmSource* sources, int batch, int blocks,
+                                  AdmmLaneVectors v) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= batch) return;
+  admm_env_start(rows, ldexp(1.0, group_level[e / kAdmmGroup]), batch, e, blocks, sources[e], v);
+}
+
+__global__ void admm_unscale_kernel(AdmmRowsView rows, const int* env_level, int batch, int blocks,
+                                    AdmmLaneVectors v, double* xu, double* zu, double* yu) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= batch) return;
+  admm_env_unscale(rows, ldexp(1.0, env_level[e]), batch, e, blocks, v, xu, zu, yu);
+}
+
 // Tiled transpose through shared memory (both the reads and the writes coalesced).
 constexpr int kTile = 32;
 __global__ void transpose_kernel(const double* in, double* out, int rows, int cols) {
@@ -105,6 +120,20 @@ void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_rest
                         float* histf) {
   admm_anderson_kernel<<<blocks_of(batch), kThreads>>>(done, group_restart, batch, len, memory,
                                                        slot, lanes, w, hist, histf);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_admm_start(const AdmmRowsView& rows, const int* group_level,
+                     const AdmmWarmSource* sources, int batch, int blocks,
+                     const AdmmLaneVectors& v) {
+  admm_start_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, sources, batch, blocks, v);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_admm_unscale(const AdmmRowsView& rows, const int* env_level, int batch, int blocks,
+                       const AdmmLaneVectors& v, double* xu, double* zu, double* yu) {
+  admm_unscale_kernel<<<blocks_of(batch), kThreads>>>(rows, env_level, batch, blocks, v, xu, zu,
+                                                      yu);
   P2P_CUDA_CHECK(cudaGetLastError());
 }
 

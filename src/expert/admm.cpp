@@ -294,12 +294,10 @@ AdmmSharedBounds ExpertAdmm::share_bounds(int blocks, const std::vector<std::vec
   return s;
 }
 
-void ExpertAdmm::load_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale,
-                           const std::vector<double>& l, const std::vector<double>& u,
-                           const AdmmIterate& warm, Strided<double> lo, Strided<double> hi,
-                           Strided<double> x, Strided<double> w) const {
-  const int n = qp_.block_vars, m = qp_.block_rows;
-  const int nh = blocks * n, mh = blocks * m;
+void ExpertAdmm::lane_bounds(int blocks, const AdmmSharedBounds& shared,
+                             const std::vector<double>& l, const std::vector<double>& u,
+                             Strided<double> lo, Strided<double> hi) const {
+  const int m = qp_.block_rows;
   for (int k = 0; k < blocks; ++k)
     for (int r = 0; r < m; ++r) {
       const int slot = shared.slot[r];
@@ -308,21 +306,47 @@ void ExpertAdmm::load_lane(int blocks, const AdmmSharedBounds& shared, double rh
       lo[j] = scaled_lower(l[i], e_[r]);
       hi[j] = scaled_upper(u[i], e_[r]);
     }
-  const bool start = warm_start_fits(blocks, warm);
-  for (int i = 0; i < nh; ++i) x[i] = start ? warm.x[i] / d_[i % n] : 0.0;
-  // w = z~ + y~ / rho (admm_dual). A cold start is y = 0 and z = clamp(0, l, u): OSQP's z = 0
-  // projected, so that the start does not depend on rho (w = 0 would mean y = -rho clamp(0)).
-  for (int i = 0; i < mh; ++i) {
-    const int r = i % m;
-    w[i] = start ? warm.z[i] * e_[r] + warm.y[i] * cost_scale_ / e_[r] / (rho_scale * rho_[r])
-                 : lane_clamp(0.0, scaled_lower(l[i], e_[r]), scaled_upper(u[i], e_[r]));
-  }
+}
+
+void ExpertAdmm::load_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale,
+                           const std::vector<double>& l, const std::vector<double>& u,
+                           const AdmmIterate& warm, Strided<double> lo, Strided<double> hi,
+                           Strided<double> x, Strided<double> w) const {
+  lane_bounds(blocks, shared, l, u, lo, hi);
+  const std::size_t mh = std::size_t(blocks) * qp_.block_rows;
+  const bool start = warm_start_fits(blocks, warm) && warm.z.size() == mh && warm.y.size() == mh;
+  AdmmRowsView rows = rows_view();
+  rows.bounds = shared.view();
+  const Strided<const double> xu{warm.x.data(), 1}, zu{warm.z.data(), 1}, yu{warm.y.data(), 1};
+  admm_start_lane(rows, blocks, rho_scale, start, xu, zu, yu, lo, hi, x, w);
 }
 
 bool ExpertAdmm::warm_start_fits(int blocks, const AdmmIterate& warm) const {
   const std::size_t nh = std::size_t(blocks) * qp_.block_vars;
   const std::size_t mh = std::size_t(blocks) * qp_.block_rows;
-  return warm.x.size() == nh && warm.z.size() == mh && warm.y.size() == mh;
+  if (warm.x.size() != nh) return false;
+  if (warm.z.size() == mh && warm.y.size() == mh) return true;
+  return warm.z.empty() && warm.y.empty() && warm.device && warm.device->blocks >= blocks &&
+         warm.device_lane >= 0 && warm.device_lane < warm.device->batch;
+}
+
+AdmmIterate ExpertAdmm::leading_blocks(const AdmmIterate& it, int blocks) const {
+  const std::size_t nh = std::size_t(blocks) * qp_.block_vars;
+  const std::size_t mh = std::size_t(blocks) * qp_.block_rows;
+  if (it.x.size() < nh || (it.z.size() < mh && !it.device))
+    throw Error("expert: a warm start of " + std::to_string(it.x.size() / qp_.block_vars) +
+                " blocks cannot start a horizon of " + std::to_string(blocks));
+  AdmmIterate out;
+  out.x.assign(it.x.begin(), it.x.begin() + nh);
+  if (it.z.size() >= mh && it.y.size() >= mh) {
+    out.z.assign(it.z.begin(), it.z.begin() + mh);
+    out.y.assign(it.y.begin(), it.y.begin() + mh);
+  } else {  // on the device: the lane's leading elements are the leading blocks
+    out.device = it.device;
+    out.device_lane = it.device_lane;
+  }
+  out.rho_level = it.rho_level;
+  return out;
 }
 
 int ExpertAdmm::initial_rho_level(int blocks, const std::vector<const AdmmIterate*>& lanes) const {
@@ -335,31 +359,51 @@ int ExpertAdmm::initial_rho_level(int blocks, const std::vector<const AdmmIterat
   return static_cast<int>(std::min<long>(std::max<long>(level, kRhoLevelMin), kRhoLevelMax));
 }
 
+double ExpertAdmm::objective(int blocks, const double* x) const {
+  const int n = qp_.block_vars, nh = blocks * n;
+  double obj = qp_.constant_per_step_cny * blocks;
+  for (int i = 0; i < nh; ++i) obj += 0.5 * qp_.p_diag[i % n] * x[i] * x[i] + qp_.q[i] * x[i];
+  return obj;
+}
+
 double ExpertAdmm::store_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale,
                               Strided<double> x, Strided<double> w, Strided<double> lo,
                               Strided<double> hi, AdmmIterate& out) const {
-  const int n = qp_.block_vars, m = qp_.block_rows;
-  const int nh = blocks * n, mh = blocks * m;
-  out.x.resize(nh);
-  out.z.resize(mh);
-  out.y.resize(mh);
-  double obj = qp_.constant_per_step_cny * blocks;
-  for (int i = 0; i < nh; ++i) {
-    const double xi = x[i] * d_[i % n];
-    out.x[i] = xi;
-    obj += 0.5 * qp_.p_diag[i % n] * xi * xi + qp_.q[i] * xi;
+  out.x.resize(std::size_t(blocks) * qp_.block_vars);
+  out.z.resize(std::size_t(blocks) * qp_.block_rows);
+  out.y.resize(out.z.size());
+  out.device.reset();
+  out.device_lane = -1;
+  AdmmRowsView rows = rows_view();
+  rows.bounds = shared.view();
+  admm_unscale_lane(rows, blocks, rho_scale, x, w, lo, hi, Strided<double>{out.x.data(), 1},
+                    Strided<double>{out.z.data(), 1}, Strided<double>{out.y.data(), 1});
+  return objective(blocks, out.x.data());
+}
+
+void fetch_iterate_duals(AdmmIterate& it) {
+  if (!it.device || !it.z.empty() || it.device_lane < 0) return;
+  const AdmmDeviceIterates& d = *it.device;
+  const std::size_t B = d.batch, lane_n = d.x.size() / B, lane_m = d.z.size() / B;
+  const std::size_t n = lane_n / d.blocks, m = lane_m / d.blocks;
+  const std::size_t blocks = it.x.size() / n, mh = blocks * m;
+  if (it.x.size() != blocks * n || blocks > std::size_t(d.blocks))
+    throw Error("expert: an iterate's x does not match its device copy");
+  {
+    std::lock_guard<std::mutex> lock(d.host_mutex);
+    if (d.host_z.empty()) {
+      d.host_z.resize(d.z.size());
+      d.host_y.resize(d.y.size());
+      d.z.copy_to_host(d.host_z.data(), d.z.size());
+      d.y.copy_to_host(d.host_y.data(), d.y.size());
+    }
   }
-  AdmmRowsView bounds_only;
-  bounds_only.bounds = shared.view();
-  for (int i = 0; i < mh; ++i) {
-    const int r = i % m;
-    double lo_r, hi_r;
-    admm_row_bounds(bounds_only, i / m, r, lo, hi, lo_r, hi_r);
-    const double z = lane_clamp(w[i], lo_r, hi_r);
-    out.z[i] = z / e_[r];
-    out.y[i] = admm_dual(w[i], z, rho_scale * rho_[r]) * e_[r] / cost_scale_;
+  it.z.resize(mh);
+  it.y.resize(mh);
+  for (std::size_t i = 0; i < mh; ++i) {
+    it.z[i] = d.host_z[i * B + it.device_lane];
+    it.y[i] = d.host_y[i * B + it.device_lane];
   }
-  return obj;
 }
 
 namespace detail {
@@ -414,6 +458,8 @@ std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vecto
     throw Error("expert: this binary was built without the CUDA backend (use --backend cpu)");
 #endif
   }
+  // Starts a CUDA solve left on the device are read on the host here.
+  for (AdmmIterate& it : iterates) fetch_iterate_duals(it);
   return solve_cpu(blocks, l, u, iterates);
 }
 

@@ -1,11 +1,12 @@
 // The CUDA solve of the expert's ADMM (admm.hpp): device copies of the rows and of every rho
 // level's factor, the batch's vectors in lane-major device buffers, and between checks the same
 // host decisions as the CPU solve (admm_lane_status, admm_next_rho_level per kAdmmGroup envs).
+// Starts are read from, and results left in, device copies of the iterates
+// (AdmmDeviceIterates); only the lanes' own bounds go up and only x comes down.
 #if defined(P2P_HAVE_CUDA)
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <map>
 #include <memory>
 #include <vector>
@@ -148,29 +149,63 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     level[g] = admm.initial_rho_level(blocks, starts);
     state->ensure_level(level[g]);
   }
-  // The lanes' bounds, env-major (kept for store_lane, which clamps w into z).
-  std::vector<double> h_lo(lb), h_hi(lb);
-  {  // Bounds and starts, staged env-major on the host and transposed on the device.
+  {  // The lanes' own bounds, staged env-major on the host and transposed on the device.
     NvtxRange load("expert.admm_cuda.load");
-    std::vector<double> h_x(nb), h_w(mb);
-    // load_lane only writes into vectors sized above: nothing in this loop throws.
+    std::vector<double> h_lo(lb), h_hi(lb);
+    // lane_bounds only writes into vectors sized above: nothing in this loop throws.
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int e = 0; e < B; ++e) {
-      auto row = [&](std::vector<double>& h, int len) {
-        return Strided<double>{h.data() + std::size_t(e) * len, 1};
-      };
-      admm.load_lane(blocks, shared, rho_scale_of_level(level[e / kAdmmGroup]), l[e], u[e],
-                     iterates[e], row(h_lo, lh), row(h_hi, lh), row(h_x, nh), row(h_w, mh));
-    }
-    auto put = [&](const std::vector<double>& h, DeviceBuffer<double>& dst, int len) {
-      if (len == 0) return;                               // every bound shared: no lane bounds
-      ax.copy_from_host(h.data(), std::size_t(len) * B);  // ax is free until the first check
-      cuda_transpose(ax.data(), dst.data(), B, len);
+    for (int e = 0; e < B; ++e)
+      admm.lane_bounds(blocks, shared, l[e], u[e], {h_lo.data() + std::size_t(e) * lh, 1},
+                       {h_hi.data() + std::size_t(e) * lh, 1});
+    auto put = [&](const std::vector<double>& h, DeviceBuffer<double>& dst) {
+      if (lh == 0) return;                               // every bound shared: no lane bounds
+      ax.copy_from_host(h.data(), std::size_t(lh) * B);  // ax is free until the first check
+      cuda_transpose(ax.data(), dst.data(), B, lh);
     };
-    put(h_lo, lo, lh);
-    put(h_hi, hi, lh);
-    put(h_w, w, mh);
-    put(h_x, x, nh);
+    put(h_lo, lo);
+    put(h_hi, hi);
+  }
+  {  // Starts: from the device copies of the solves they come from (AdmmDeviceIterates), from
+     // host iterates staged into one such copy, or cold; x~ and w computed on the device.
+    NvtxRange start("expert.admm_cuda.start");
+    std::vector<AdmmWarmSource> sources(B);
+    std::vector<int> from_host;
+    for (int e = 0; e < B; ++e) {
+      const AdmmIterate& it = iterates[e];
+      if (!admm.warm_start_fits(blocks, it)) continue;
+      if (it.z.size() == std::size_t(mh)) {
+        from_host.push_back(e);
+        continue;
+      }
+      const AdmmDeviceIterates& d = *it.device;
+      sources[e] = AdmmWarmSource{d.x.data() + it.device_lane, d.z.data() + it.device_lane,
+                                  d.y.data() + it.device_lane, d.batch};
+    }
+    const int hb = static_cast<int>(from_host.size());
+    AdmmDeviceIterates staged;  // the host starts, lane-major [len, hb]
+    if (hb > 0) {
+      staged.blocks = blocks;
+      staged.batch = hb;
+      auto stage = [&](DeviceBuffer<double>& dst, int len, std::vector<double> AdmmIterate::*v) {
+        std::vector<double> h(std::size_t(len) * hb);
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int j = 0; j < hb; ++j)
+          std::copy_n((iterates[from_host[j]].*v).data(), len, h.data() + std::size_t(j) * len);
+        DeviceBuffer<double> env_major = upload(h);
+        dst = DeviceBuffer<double>(cuda, h.size());
+        cuda_transpose(env_major.data(), dst.data(), hb, len);
+      };
+      stage(staged.x, nh, &AdmmIterate::x);
+      stage(staged.z, mh, &AdmmIterate::z);
+      stage(staged.y, mh, &AdmmIterate::y);
+      for (int j = 0; j < hb; ++j)
+        sources[from_host[j]] =
+            AdmmWarmSource{staged.x.data() + j, staged.z.data() + j, staged.y.data() + j, hb};
+    }
+    const DeviceBuffer<AdmmWarmSource> d_sources = upload(sources);
+    const DeviceBuffer<int> d_start_level = upload(level);
+    cuda_admm_start(rows, d_start_level.data(), d_sources.data(), B, blocks, v);
+    backend_synchronize(cuda);  // before the staged copy and the tables are released
   }
   // Anderson histories (anderson.hpp), lane-major: u, g [2 * mh, B] and f and the slots
   // [(1 + 2 memory) * mh, B] in single precision. Each lane starts with u = g = w and the rest
@@ -278,30 +313,37 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
   }
   for (int e = 0; e < B; ++e)
     if (!done[e]) iterates[e].rho_level = level[e / kAdmmGroup];
-  {  // Frozen lanes hold their iterate at termination (w at the level they ended at): back to
-     // env-major, unscaled.
+  {  // Frozen lanes hold their iterate at termination (w at the level they ended at): unscaled
+     // on the device into the copy the next solve starts from; only x comes back to the host.
     NvtxRange store("expert.admm_cuda.store");
-    std::vector<double> h_x(nb), h_w(mb);
-    auto get = [&](DeviceBuffer<double>& src, std::vector<double>& h, int len) {
-      cuda_transpose(src.data(), ax.data(), len, B);
-      ax.copy_to_host(h.data(), h.size());
-    };
-    get(x, h_x, nh);
-    get(w, h_w, mh);
-    std::exception_ptr error;  // e.g. bad_alloc: rethrown outside the parallel region
+    auto out = std::make_shared<AdmmDeviceIterates>();
+    out->blocks = blocks;
+    out->batch = B;
+    out->x = DeviceBuffer<double>(cuda, nb);
+    out->z = DeviceBuffer<double>(cuda, mb);
+    out->y = DeviceBuffer<double>(cuda, mb);
+    std::vector<int> env_level(B);
+    for (int e = 0; e < B; ++e) env_level[e] = iterates[e].rho_level;
+    const DeviceBuffer<int> d_env_level = upload(env_level);
+    cuda_admm_unscale(rows, d_env_level.data(), B, blocks, v, out->x.data(), out->z.data(),
+                      out->y.data());
+    std::vector<double> h_x(nb);
+    cuda_transpose(out->x.data(), ax.data(), nh, B);
+    ax.copy_to_host(h_x.data(), h_x.size());
+    std::shared_ptr<const AdmmDeviceIterates> shared_out = std::move(out);
+    for (int e = 0; e < B; ++e) {  // allocations outside the parallel region (may throw)
+      AdmmIterate& it = iterates[e];
+      it.x.resize(nh);
+      it.z.clear();
+      it.y.clear();
+      it.device = shared_out;
+      it.device_lane = e;
+    }
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int e = 0; e < B; ++e) try {
-        auto row = [&](std::vector<double>& h, int len) {
-          return Strided<double>{h.data() + std::size_t(e) * len, 1};
-        };
-        info[e].objective_cny =
-            admm.store_lane(blocks, shared, rho_scale_of_level(iterates[e].rho_level), row(h_x, nh),
-                            row(h_w, mh), row(h_lo, lh), row(h_hi, lh), iterates[e]);
-      } catch (...) {
-#pragma omp critical(p2pgrid_admm_cuda_store_error)
-        if (!error) error = std::current_exception();
-      }
-    if (error) std::rethrow_exception(error);
+    for (int e = 0; e < B; ++e) {
+      std::copy_n(h_x.data() + std::size_t(e) * nh, nh, iterates[e].x.data());
+      info[e].objective_cny = admm.objective(blocks, iterates[e].x.data());
+    }
   }
   return info;
 }

@@ -107,14 +107,10 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
       // previous day: a good guess too, as days resemble each other).
       // Only a solved plan is a start worth having: the iterates of an infeasible or unfinished
       // one (|y| growing without bound) would make the next solve worse than a cold one.
+      // (After a CUDA solve its z and y are still on the device: the start refers to them.)
       if (warm && (*warm)[e].t0 <= t0 && (*warm)[e].info.status == SolveStatus::kSolved &&
-          (*warm)[e].iterate.x.size() >= std::size_t(H) * qp.block_vars) {
-        const AdmmIterate& w = (*warm)[e].iterate;
-        it[e].x.assign(w.x.begin(), w.x.begin() + std::size_t(H) * qp.block_vars);
-        it[e].z.assign(w.z.begin(), w.z.begin() + std::size_t(H) * qp.block_rows);
-        it[e].y.assign(w.y.begin(), w.y.begin() + std::size_t(H) * qp.block_rows);
-        it[e].rho_level = w.rho_level;
-      }
+          (*warm)[e].iterate.x.size() >= std::size_t(H) * qp.block_vars)
+        it[e] = admm_.leading_blocks((*warm)[e].iterate, H);
     } catch (...) {
 #pragma omp critical(p2pgrid_expert_bounds_error)
       if (!error) error = std::current_exception();

@@ -1,9 +1,10 @@
 // Host twins of the CUDA runtime wrappers (cuda_api.hpp) and of the expert's CUDA launchers
 // (admm_cuda.hpp), for the emulation test (tests/CMakeLists.txt): each launcher runs the same
 // per-env function as its kernel (admm_env_iterations, admm_env_rhs, admm_env_stats,
-// admm_env_anderson) in a host loop over envs, so CI, which has no GPU, runs the CUDA driver
-// (src/expert/admm_cuda_driver.cpp) for real. "Device" memory is host memory filled with NaN bytes,
-// so that a read of anything the driver did not write shows up.
+// admm_env_anderson, admm_env_start, admm_env_unscale) in a host loop over envs, so CI, which
+// has no GPU, runs the CUDA driver (src/expert/admm_cuda_driver.cpp) for real. "Device" memory
+// is host memory filled with NaN bytes, so that a read of anything the driver did not write
+// shows up.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -78,6 +79,22 @@ void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_rest
     if (!done[e])
       admm_env_anderson(batch, e, len, memory, slot, group_restart[e / kAdmmGroup] != 0, lanes[e],
                         w, hist, histf);
+}
+
+void cuda_admm_start(const AdmmRowsView& rows, const int* group_level,
+                     const AdmmWarmSource* sources, int batch, int blocks,
+                     const AdmmLaneVectors& v) {
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e)
+    admm_env_start(rows, std::ldexp(1.0, group_level[e / kAdmmGroup]), batch, e, blocks, sources[e],
+                   v);
+}
+
+void cuda_admm_unscale(const AdmmRowsView& rows, const int* env_level, int batch, int blocks,
+                       const AdmmLaneVectors& v, double* xu, double* zu, double* yu) {
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e)
+    admm_env_unscale(rows, std::ldexp(1.0, env_level[e]), batch, e, blocks, v, xu, zu, yu);
 }
 
 void cuda_transpose(const double* in, double* out, int rows, int cols) {

@@ -253,6 +253,29 @@ TEST(ExpertAdmm, AWarmStartIsTakenOnlyFromASolvedPlan) {
   EXPECT_LT(next[1].info.iterations, cold[1].info.iterations);  // started from its solution
 }
 
+TEST(ExpertAdmm, TheLeadingBlocksOfAnIterateStartAShorterHorizon) {
+  const ExpertSettings s = settings_on(Backend::kCpu, true);
+  const Expert expert(test::default_env_spec(), s, test::default_cpu_powerflow());
+  const ExpertAdmm admm(expert.qp(), s.admm);
+  const int n = expert.qp().block_vars, m = expert.qp().block_rows;
+  AdmmIterate it;  // 3 blocks, every value its own index
+  for (int i = 0; i < 3 * n; ++i) it.x.push_back(i);
+  for (int i = 0; i < 3 * m; ++i) it.z.push_back(-i), it.y.push_back(0.5 * i);
+  it.rho_level = -3;
+  const AdmmIterate lead = admm.leading_blocks(it, 2);
+  EXPECT_EQ(lead.x, std::vector<double>(it.x.begin(), it.x.begin() + 2 * n));
+  EXPECT_EQ(lead.z, std::vector<double>(it.z.begin(), it.z.begin() + 2 * m));
+  EXPECT_EQ(lead.y, std::vector<double>(it.y.begin(), it.y.begin() + 2 * m));
+  EXPECT_EQ(lead.rho_level, -3);
+  EXPECT_TRUE(admm.warm_start_fits(2, lead));
+  EXPECT_FALSE(admm.warm_start_fits(3, lead));
+  test::expect_mentions(test::error_of([&] { (void)admm.leading_blocks(it, 4); }),
+                        {"warm start of 3 blocks cannot start a horizon of 4"});
+  AdmmIterate copy = lead;  // host duals: nothing to fetch
+  fetch_iterate_duals(copy);
+  EXPECT_EQ(copy.z, lead.z);
+}
+
 TEST(ExpertAdmm, RhoLevelsFollowOsqpsRuleAndShareTheirFactorization) {
   AdmmSettings s;
   s.adaptive_rho_tolerance = 5;

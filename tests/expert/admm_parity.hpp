@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "p2pgrid/core/config.hpp"
@@ -29,12 +30,21 @@ inline std::vector<ExpertEnvData> expert_envs_from(const Expert& expert, int t0,
   return envs;
 }
 
+/// `it` with z and y on the host (a CUDA solve leaves them on the device).
+inline AdmmIterate host_iterate(AdmmIterate it) {
+  fetch_iterate_duals(it);
+  return it;
+}
+
 /// 11 envs (a full group of 8 and a partial one) with adaptive rho, cold and then warm-started
 /// from the plans, on both backends: the CPU with chunk_envs = 8 (the CUDA groups) must take
 /// the same decisions, so statuses, iterations and rho levels are equal and the iterates agree.
 /// admm_cuda.cu is compiled without fused multiply-adds and admm.cpp without contraction, so
 /// the arithmetic is the same; `bitwise` (the host emulation) requires identical iterates, the
-/// GPU is allowed 1e-9 relative in the objective and 1e-6 kW in the set-points.
+/// GPU is allowed 1e-9 relative in the objective and 1e-6 kW in the set-points. The CUDA plans
+/// keep z and y on the device, where the CUDA warm start reads them; warm starts across the
+/// backends (CUDA from CPU plans: staged from the host; CPU from CUDA plans: fetched) give the
+/// same plans as well.
 inline void expect_cuda_plans_equal_cpu_plans(int max_iterations, bool bitwise) {
   const EnvSpec& spec = default_env_spec();
   ExpertSettings cpu_settings = resolve_expert_config(Config::defaults());
@@ -48,20 +58,31 @@ inline void expect_cuda_plans_equal_cpu_plans(int max_iterations, bool bitwise) 
   const Expert gpu(spec, gpu_settings, default_cpu_powerflow());
   const std::vector<ExpertEnvData> envs = expert_envs_from(cpu, 72, 11);
   const std::vector<ExpertPlan> a = cpu.plan(envs), b = gpu.plan(envs);
+  for (const ExpertPlan& plan : b) {
+    EXPECT_TRUE(plan.iterate.device && plan.iterate.z.empty() && plan.iterate.y.empty());
+    EXPECT_EQ(plan.iterate.x.size(), std::size_t(cpu.qp().steps - 72) * cpu.qp().block_vars);
+  }
   const std::vector<ExpertPlan> wa = cpu.plan(envs, &a), wb = gpu.plan(envs, &b);
-  for (const bool warm : {false, true}) {
+  const std::vector<ExpertPlan> wb_from_cpu = gpu.plan(envs, &a), wa_from_gpu = cpu.plan(envs, &b);
+  const std::vector<std::pair<const std::vector<ExpertPlan>*, std::string>> cases = {
+      {&b, "cold"},
+      {&wb, "warm"},
+      {&wb_from_cpu, "CUDA warm from the CPU plans"},
+      {&wa_from_gpu, "CPU warm from the CUDA plans"}};
+  for (const auto& [solved, what] : cases) {
+    const bool warm = solved != &b;
     const std::vector<ExpertPlan>& p = warm ? wa : a;
-    const std::vector<ExpertPlan>& q = warm ? wb : b;
+    const std::vector<ExpertPlan>& q = *solved;
     for (std::size_t e = 0; e < envs.size(); ++e) {
       SCOPED_TRACE("max_iterations " + std::to_string(max_iterations) + ", env " +
-                   std::to_string(e) + (warm ? " warm" : " cold"));
+                   std::to_string(e) + ", " + what);
       EXPECT_EQ(p[e].info.status, q[e].info.status);
       EXPECT_EQ(p[e].info.iterations, q[e].info.iterations);
       EXPECT_EQ(p[e].iterate.rho_level, q[e].iterate.rho_level);
       if (bitwise) {
         EXPECT_EQ(p[e].objective_cny, q[e].objective_cny);
         EXPECT_EQ(p[e].iterate.x, q[e].iterate.x);
-        EXPECT_EQ(p[e].iterate.y, q[e].iterate.y);
+        EXPECT_EQ(p[e].iterate.y, host_iterate(q[e].iterate).y);
         continue;
       }
       EXPECT_NEAR(p[e].objective_cny, q[e].objective_cny, 1e-9 * std::abs(p[e].objective_cny));
@@ -121,14 +142,15 @@ inline void expect_cuda_solves_equal_cpu_solves_on_bound_cases(bool bitwise) {
       EXPECT_EQ(ia[e].iterations, ib[e].iterations);
       EXPECT_EQ(a[e].rho_level, b[e].rho_level);
       if (bitwise) {
-        EXPECT_EQ(a[e].x, b[e].x);
-        EXPECT_EQ(a[e].z, b[e].z);
-        EXPECT_EQ(a[e].y, b[e].y);
+        const AdmmIterate hb = host_iterate(b[e]);
+        EXPECT_EQ(a[e].x, hb.x);
+        EXPECT_EQ(a[e].z, hb.z);
+        EXPECT_EQ(a[e].y, hb.y);
       } else {
         EXPECT_NEAR(ia[e].objective_cny, ib[e].objective_cny, 1e-9 * std::abs(ia[e].objective_cny));
       }
     }
-    return a;
+    return std::make_pair(a, b);
   };
   std::vector<std::vector<double>> al = l, au = u;  // every env and block as env 0's block 0
   for (int e = 0; e < count; ++e)
@@ -141,13 +163,19 @@ inline void expect_cuda_solves_equal_cpu_solves_on_bound_cases(bool bitwise) {
     if (shared.slot[r] < 0 && u[0][r] < kInfinity) bu[0][r] += 1e-3;
   EXPECT_GT(cpu.share_bounds(blocks, l, bu).lane_rows, shared.lane_rows + m / 2);
   compare(l, bu, {}, "env 0 differs");
-  std::vector<AdmmIterate> start = compare(l, u, {}, "cold");
-  std::vector<AdmmIterate> mixed(count);
-  for (int e = 0; e < count; ++e) {
-    mixed[e] = start[(5 * e) % count];  // another env's plan, at another level
-    mixed[e].rho_level = (e < kAdmmGroup ? -7 : 3) + e % 2;
+  const auto [cpu_start, gpu_start] = compare(l, u, {}, "cold");
+  // Warm starts from the CPU's iterates (host vectors, staged for the CUDA solve) and from the
+  // CUDA solve's (device copies, fetched for the CPU solve), other envs' in another order.
+  for (const auto* start : {&cpu_start, &gpu_start}) {
+    std::vector<AdmmIterate> mixed(count);
+    for (int e = 0; e < count; ++e) {
+      mixed[e] = (*start)[(5 * e) % count];  // another env's plan, at another level
+      mixed[e].rho_level = (e < kAdmmGroup ? -7 : 3) + e % 2;
+    }
+    compare(l, u, mixed,
+            start == &cpu_start ? "warm from host iterates, mixed rho levels"
+                                : "warm from device iterates, mixed rho levels");
   }
-  compare(l, u, mixed, "warm, mixed rho levels");
 }
 
 }  // namespace p2pgrid::test

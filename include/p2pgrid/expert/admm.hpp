@@ -85,12 +85,31 @@ struct AdmmSharedBounds {
   }
 };
 
+/// The iterates a CUDA solve leaves on the device: AdmmIterate's x, z and y of every env of its
+/// batch, unscaled, lane-major (element i of env e at [i * batch + e]), so that the next CUDA
+/// solve starts from them without a round trip through the host. The batch's iterates share
+/// it; host copies of z and y are made only on demand (fetch_iterate_duals).
+struct AdmmDeviceIterates {
+  int blocks = 0, batch = 0;
+  DeviceBuffer<double> x, z, y;  // [blocks * n_b, batch], [blocks * m_b, batch] x 2
+  mutable std::mutex host_mutex;
+  mutable std::vector<double> host_z, host_y;  // whole copies, made by the first fetch
+};
+
 /// Iterates of one env in unscaled units: x [H * n_b], z and y [H * m_b], and the rho level its
 /// group had when it terminated (a warm start resumes there: rho is part of the state).
+/// After a CUDA solve z and y stay on the device, as lane `device_lane` of `device` (its
+/// leading H * m_b elements), and are empty here; x is on both.
 struct AdmmIterate {
   std::vector<double> x, z, y;
   int rho_level = 0;
+  std::shared_ptr<const AdmmDeviceIterates> device;
+  int device_lane = -1;
 };
+
+/// Copies z and y of an iterate that a CUDA solve left on the device into its host vectors (for
+/// the CPU solve, and anything else that reads them on the host); nothing to do otherwise.
+void fetch_iterate_duals(AdmmIterate& it);
 
 namespace detail {
 /// Termination test of one lane from its residuals: kSolved, kPrimalInfeasible, or
@@ -129,20 +148,29 @@ class ExpertAdmm {
   /// lanes' slots (AdmmSharedBounds).
   AdmmSharedBounds share_bounds(int blocks, const std::vector<std::vector<double>>& l,
                                 const std::vector<std::vector<double>>& u) const;
-  /// Writes one env's scaled bounds of the rows `shared` leaves to the lanes
-  /// ([blocks * shared.lane_rows]) and its start (its warm start if the sizes fit, else zeros):
-  /// x~ and w = z~ + y~ / rho at the group's rho scale (admm_kernels.hpp, admm_dual), into lane
-  /// accessors of the solvers' storage.
+  /// Writes one env's lane bounds (lane_bounds) and its start (admm_start_lane: x~ and
+  /// w = z~ + y~ / rho at the group's rho scale from its warm start if that fits with z and y
+  /// on the host, else cold) into lane accessors of the solvers' storage.
   void load_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale,
                  const std::vector<double>& l, const std::vector<double>& u,
                  const AdmmIterate& warm, Strided<double> lo, Strided<double> hi, Strided<double> x,
                  Strided<double> w) const;
-  /// True if `warm` fits a horizon of `blocks` blocks (load_lane then starts from it).
+  /// True if `warm` fits a horizon of `blocks` blocks (load_lane then starts from it): z and y
+  /// on the host, or on the device (the CUDA solve reads them there).
   bool warm_start_fits(int blocks, const AdmmIterate& warm) const;
+  /// The leading `blocks` blocks of `it` (x, and z and y on the host or a reference to them on
+  /// the device): a start for the horizon of the last `blocks` steps.
+  AdmmIterate leading_blocks(const AdmmIterate& it, int blocks) const;
+  /// Writes one env's scaled bounds of the rows `shared` leaves to the lanes
+  /// ([blocks * shared.lane_rows]) into lane accessors.
+  void lane_bounds(int blocks, const AdmmSharedBounds& shared, const std::vector<double>& l,
+                   const std::vector<double>& u, Strided<double> lo, Strided<double> hi) const;
+  /// 1/2 x'Px + q'x + constant over the leading `blocks` blocks (CNY), x unscaled.
+  double objective(int blocks, const double* x) const;
   /// The rho level a group starts at: the mean of its warm-started envs' levels, else 0.
   int initial_rho_level(int blocks, const std::vector<const AdmmIterate*>& lanes) const;
-  /// Reads one lane back in unscaled units (z and y from w at the lane's rho scale); returns
-  /// its objective (CNY).
+  /// Reads one lane back in unscaled units (z and y from w at the lane's rho scale) into
+  /// host vectors; returns its objective (CNY).
   double store_lane(int blocks, const AdmmSharedBounds& shared, double rho_scale, Strided<double> x,
                     Strided<double> w, Strided<double> lo, Strided<double> hi,
                     AdmmIterate& out) const;

@@ -36,6 +36,15 @@ void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_rest
                         int len, int memory, int slot, AndersonLane* lanes, double* w, double* hist,
                         float* histf);
 
+/// The start of every env (admm_env_start) at its group's rho level, from sources[batch].
+void cuda_admm_start(const AdmmRowsView& rows, const int* group_level,
+                     const AdmmWarmSource* sources, int batch, int blocks,
+                     const AdmmLaneVectors& v);
+/// Every env's unscaled iterate (admm_env_unscale) at its own rho level env_level[batch] into
+/// xu [blocks * n, batch], zu and yu [blocks * m, batch].
+void cuda_admm_unscale(const AdmmRowsView& rows, const int* env_level, int batch, int blocks,
+                       const AdmmLaneVectors& v, double* xu, double* zu, double* yu);
+
 /// out[c * rows + r] = in[r * cols + c] (env-major <-> lane-major).
 void cuda_transpose(const double* in, double* out, int rows, int cols);
 

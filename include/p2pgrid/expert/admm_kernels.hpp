@@ -610,6 +610,43 @@ P2P_HD P2P_ADMM_INLINE void admm_lane_stats(const AdmmRowsView& a, int blocks, d
                      lane_value(atdy[i], g));
 }
 
+/// A lane's start (ExpertAdmm::load_lane): from an unscaled warm start (xu, zu, yu: AdmmIterate's
+/// x, z, y), x~ = x / D and w = z~ + y~ / rho at rho_scale (admm_dual); cold, x~ = 0 and
+/// w = clamp(0, l~, u~), i.e. y = 0 and OSQP's z = 0 projected, so that the start does not
+/// depend on rho (w = 0 would mean y = -rho clamp(0)). lo and hi are the lane's own bounds
+/// (admm_row_bounds). The host's CPU lanes and the CUDA start kernel run this one source.
+template <class U, class V>
+P2P_HD void admm_start_lane(const AdmmRowsView& a, int blocks, double rho_scale, bool warm, U xu,
+                            U zu, U yu, V lo, V hi, V x, V w) {
+  for (int i = 0; i < blocks * a.n; ++i) x[i] = warm ? xu[i] / a.d[i % a.n] : 0.0;
+  for (int i = 0; i < blocks * a.m; ++i) {
+    const int r = i % a.m;
+    if (warm) {
+      w[i] = zu[i] * a.e[r] + yu[i] * a.cost_scale / a.e[r] / (rho_scale * a.rho[r]);
+    } else {
+      double lo_r, hi_r;
+      admm_row_bounds(a, i / a.m, r, lo, hi, lo_r, hi_r);
+      w[i] = lane_clamp(0.0, lo_r, hi_r);
+    }
+  }
+}
+
+/// A lane's iterate in unscaled units (ExpertAdmm::store_lane): x = D x~, z = clamp(w) / E and
+/// y = rho (w - clamp(w)) E / c, with w at rho_scale; the inverse of admm_start_lane.
+template <class V, class U>
+P2P_HD void admm_unscale_lane(const AdmmRowsView& a, int blocks, double rho_scale, V x, V w, V lo,
+                              V hi, U xu, U zu, U yu) {
+  for (int i = 0; i < blocks * a.n; ++i) xu[i] = x[i] * a.d[i % a.n];
+  for (int i = 0; i < blocks * a.m; ++i) {
+    const int r = i % a.m;
+    double lo_r, hi_r;
+    admm_row_bounds(a, i / a.m, r, lo, hi, lo_r, hi_r);
+    const double z = lane_clamp(w[i], lo_r, hi_r);
+    zu[i] = z / a.e[r];
+    yu[i] = admm_dual(w[i], z, rho_scale * a.rho[r]) * a.e[r] / a.cost_scale;
+  }
+}
+
 /// Device vectors of a batch, lane-major (element i of env e at [i * batch + e]): x, xt, rhs,
 /// atdy [blocks * n, batch]; w, w_prev, ax [blocks * m, batch]; lo, hi
 /// [blocks * bounds.lane_rows, batch] (AdmmBoundsView); tree [4 * tree.nodes, batch]
@@ -641,6 +678,35 @@ P2P_HD void admm_env_rhs(const AdmmRowsView& rows, double rho_scale, double w_sc
   admm_rhs(rows, blocks, rho_scale, sigma, w_scale, lane_of(v.x, e, batch), lane_of(v.w, e, batch),
            lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.rhs, e, batch),
            lane_of(v.tree, e, batch));
+}
+
+/// Where env e's warm start is on the device: element i of its unscaled x, z and y at
+/// [i * stride] (a lane of a previous solve's AdmmDeviceIterates, or of a staged copy of host
+/// iterates); x null for a cold start.
+struct AdmmWarmSource {
+  const double* x = nullptr;
+  const double* z = nullptr;
+  const double* y = nullptr;
+  int stride = 0;
+};
+
+/// The work of env e's CUDA thread at the start of a solve (admm_start_lane): x~ and w, from its
+/// warm start or cold, at its group's rho scale; the lane's own bounds must be loaded.
+P2P_HD void admm_env_start(const AdmmRowsView& rows, double rho_scale, int batch, int e, int blocks,
+                           const AdmmWarmSource& src, const AdmmLaneVectors& v) {
+  const Strided<const double> xu{src.x, src.stride}, zu{src.z, src.stride}, yu{src.y, src.stride};
+  admm_start_lane(rows, blocks, rho_scale, src.x != nullptr, xu, zu, yu, lane_of(v.lo, e, batch),
+                  lane_of(v.hi, e, batch), lane_of(v.x, e, batch), lane_of(v.w, e, batch));
+}
+
+/// The work of env e's CUDA thread at the end of a solve (admm_unscale_lane, w at the rho scale
+/// its env ended at): its unscaled x, z, y into lane-major [len, batch] vectors.
+P2P_HD void admm_env_unscale(const AdmmRowsView& rows, double rho_scale, int batch, int e,
+                             int blocks, const AdmmLaneVectors& v, double* xu, double* zu,
+                             double* yu) {
+  admm_unscale_lane(rows, blocks, rho_scale, lane_of(v.x, e, batch), lane_of(v.w, e, batch),
+                    lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(xu, e, batch),
+                    lane_of(zu, e, batch), lane_of(yu, e, batch));
 }
 
 /// The work of env e's CUDA thread at a check: its residual statistics.
