@@ -56,6 +56,7 @@ Expert::Expert(const EnvSpec& spec, const ExpertSettings& settings,
       settings_(settings),
       powerflow_(powerflow),
       admm_(build_expert_qp(spec, settings.inverter_facets), settings.admm),
+      bounds_(spec_, admm_.qp()),
       feeder_(FeederModel::build(spec.network, spec.network.name)) {}
 
 ExpertEnvData Expert::initial_data(int day) const {
@@ -99,9 +100,8 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
   std::exception_ptr error;
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(settings_.admm.threads))
   for (int e = 0; e < count; ++e) try {
-      if (envs[e].v_offset_pu.empty())
-        envs[e].v_offset_pu = linear_voltage_offsets(spec_, qp, envs[e].day);
-      expert_bounds(spec_, qp, envs[e], l[e], u[e]);
+      check_expert_env_data(spec_, qp, envs[e]);
+      expert_bounds(bounds_.view(), qp, envs[e], l[e], u[e]);
       // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
       // earlier, for the same day (a re-plan) or for another one (the same steps of the env's
       // previous day: a good guess too, as days resemble each other).
@@ -218,34 +218,39 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
         }
         plan.ac_violation_pu = std::max(worst, 0.0);
         plan.ac_converged = converged;
-        if (plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
-            round < settings_.dso_rounds && plan.info.status == SolveStatus::kSolved) {
-          // Re-linearize: shift each offset by the AC error of the linear model at this point.
-          for (int k = 0; k < H; ++k) {
-            const int t = qp.step_of_block(k);
-            const std::size_t env = std::size_t(i) * H + k;
-            const double* x = plan.iterate.x.data() + std::size_t(k) * n;
-            for (int j : qp.voltage_buses) {
-              double v_lin = plan.data.v_offset_pu[std::size_t(t) * nbus + j];
-              for (int a = 0; a < A; ++a)
-                v_lin += qp.dv_dp[std::size_t(j) * A + a] * x[pex[a]] +
-                         qp.dv_dq[std::size_t(j) * A + a] * x[qex[a]];
-              plan.data.v_offset_pu[std::size_t(t) * nbus + j] += r.vm_pu[env * nbus + j] - v_lin;
-            }
-          }
-          plan.dso_rounds = round + 1;
-          relinearized[i] = 1;
-        }
+        relinearized[i] = plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
+                          round < settings_.dso_rounds &&
+                          plan.info.status == SolveStatus::kSolved;
       }
-      for (int i = 0; i < plans_in; ++i)
-        if (relinearized[i]) redo.push_back(checked[first + i]);
+      for (int i = 0; i < plans_in; ++i) {
+        if (!relinearized[i]) continue;
+        ExpertPlan& plan = plans[checked[first + i]];
+        // Re-linearize: shift each offset by the AC error of the linear model at this point
+        // (a plan without offsets of its own was made with the day's linear ones).
+        if (plan.data.v_offset_pu.empty())
+          plan.data.v_offset_pu = linear_voltage_offsets(spec_, qp, plan.data.day);
+        for (int k = 0; k < H; ++k) {
+          const int t = qp.step_of_block(k);
+          const std::size_t env = std::size_t(i) * H + k;
+          const double* x = plan.iterate.x.data() + std::size_t(k) * n;
+          for (int j : qp.voltage_buses) {
+            double v_lin = plan.data.v_offset_pu[std::size_t(t) * nbus + j];
+            for (int a = 0; a < A; ++a)
+              v_lin += qp.dv_dp[std::size_t(j) * A + a] * x[pex[a]] +
+                       qp.dv_dq[std::size_t(j) * A + a] * x[qex[a]];
+            plan.data.v_offset_pu[std::size_t(t) * nbus + j] += r.vm_pu[env * nbus + j] - v_lin;
+          }
+        }
+        plan.dso_rounds = round + 1;
+        redo.push_back(checked[first + i]);
+      }
     }
     if (redo.empty()) return;
     // Re-solve the plans that were re-linearized, warm-started.
     std::vector<std::vector<double>> l(redo.size()), u(redo.size());
     std::vector<AdmmIterate> it(redo.size());
     for (std::size_t i = 0; i < redo.size(); ++i) {
-      expert_bounds(spec_, qp, plans[redo[i]].data, l[i], u[i]);
+      expert_bounds(bounds_.view(), qp, plans[redo[i]].data, l[i], u[i]);
       it[i] = plans[redo[i]].iterate;
     }
     const std::vector<AdmmInfo> info = admm_.solve(H, l, u, it);

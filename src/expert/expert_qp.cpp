@@ -2,6 +2,8 @@
 // Equation numbers: Lou et al. 2025, section II.
 #include "p2pgrid/expert/expert_qp.hpp"
 
+#include "p2pgrid/expert/expert_bounds.hpp"
+
 #include <cmath>
 #include <string>
 
@@ -429,10 +431,129 @@ std::vector<double> linear_voltage_offsets(const EnvSpec& spec, const ExpertQp& 
   return c;
 }
 
-void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data,
-                   std::vector<double>& l, std::vector<double>& u) {
-  const int H = qp.steps - data.t0;
-  const int mb = qp.block_rows, nbus = spec.network.num_buses();
+ExpertBoundsTables::ExpertBoundsTables(const EnvSpec& spec, const ExpertQp& qp) {
+  const int m = qp.block_rows;
+  const double cos_half = std::cos(M_PI / qp.inverter_facets);
+  profile_.assign(m, int(BoundProfile::kNone));
+  state_.assign(m, int(BoundState::kNone));
+  state_unit_.assign(m, -1);
+  state_coef_.assign(m, 0.0);
+  lo_const_.assign(m, 0.0);
+  lo_coef_.assign(m, 0.0);
+  hi_const_.assign(m, 0.0);
+  hi_coef_.assign(m, 0.0);
+  hi_cap_.assign(m, kInfinity);
+  bus_ptr_.assign(1, 0);
+  for (int r = 0; r < m; ++r) {
+    const QpRowInfo& row = qp.rows[r];
+    double lo = 0, hi = 0;  // constant parts
+    switch (row.kind) {
+      case QpRow::kBound: {
+        const QpVarInfo& v = qp.vars[row.cols[0]];
+        const DeviceUnit* d = v.unit >= 0 ? &spec.units[v.unit] : nullptr;
+        const Prosumer& pr = spec.prosumers[v.agent];
+        switch (v.kind) {
+          case QpVar::kPCdg:
+            lo = d->p_min_kw, hi = d->p_max_kw;
+            break;
+          case QpVar::kPRdg:  // 0 <= P <= min(rating cf_t, S)
+            profile_[r] = int(d->type == DeviceType::kPv ? BoundProfile::kPv : BoundProfile::kWind);
+            hi_coef_[r] = d->rating_kw;
+            hi_cap_[r] = d->s_max_kva;
+            break;
+          case QpVar::kQRdg:
+            lo = -d->s_max_kva, hi = d->s_max_kva;
+            break;
+          case QpVar::kPCharge:
+          case QpVar::kPDischarge:
+            lo = 0, hi = d->p_bess_max_kw;
+            break;
+          case QpVar::kSoc:
+            lo = d->soc_min * d->energy_kwh, hi = d->soc_max * d->energy_kwh;
+            break;
+          case QpVar::kPCl:  // 0 <= P_CL <= alpha P_load,t
+            profile_[r] = int(BoundProfile::kLoad);
+            hi_coef_[r] = pr.cl_alpha * pr.load_peak_kw;
+            break;
+          default:
+            lo = 0, hi = kInfinity;
+            break;  // buy, sell, P2P
+        }
+        break;
+      }
+      case QpRow::kBalanceP:  // = P_load,t
+        profile_[r] = int(BoundProfile::kLoad);
+        lo_coef_[r] = hi_coef_[r] = spec.prosumers[row.agent].load_peak_kw;
+        break;
+      case QpRow::kBalanceQ: {  // = P_load,t tan(phi)
+        const Prosumer& pr = spec.prosumers[row.agent];
+        profile_[r] = int(BoundProfile::kLoad);
+        lo_coef_[r] = hi_coef_[r] = pr.load_peak_kw * pr.tan_phi;
+        break;
+      }
+      case QpRow::kTie:
+        lo = hi = row.tie_constant;
+        break;
+      case QpRow::kExchange:
+      case QpRow::kP2pBalance:
+      case QpRow::kSocDynamics:
+        lo = hi = 0;
+        break;
+      case QpRow::kRamp: {
+        const double ramp = spec.units[row.unit].ramp_kw_per_step;
+        lo = -ramp, hi = ramp;
+        break;
+      }
+      case QpRow::kInverter:
+        lo = -kInfinity, hi = spec.units[row.unit].s_max_kva * cos_half;
+        break;
+      case QpRow::kVoltage:
+        bus_.insert(bus_.end(), row.buses.begin(), row.buses.end());
+        break;
+    }
+    bus_ptr_.push_back(static_cast<int>(bus_.size()));
+    lo_const_[r] = lo;
+    hi_const_[r] = hi;
+    if (!row.prev_cols.empty()) {  // the known previous value of the horizon's first step
+      state_[r] = int(row.kind == QpRow::kSocDynamics ? BoundState::kSoc : BoundState::kPPrev);
+      state_unit_[r] = row.unit;
+      state_coef_[r] = row.prev_vals[0];
+    }
+  }
+  drop_ = qp.load_voltage_drop_pu;
+  base_.rows = m;
+  base_.steps = qp.steps;
+  base_.days = spec.profiles.num_days;
+  base_.buses = spec.network.num_buses();
+  base_.units = static_cast<int>(spec.units.size());
+  base_.load_pu = spec.profiles.load_pu.data();
+  base_.pv_cf = spec.profiles.pv_cf.data();
+  base_.wind_cf = spec.profiles.wind_cf.data();
+  base_.v_min_pu = spec.v_min_pu;
+  base_.v_max_pu = spec.v_max_pu;
+  base_.v_slack_pu = spec.network.v_slack_pu;
+  base_.infinity = kInfinity;
+}
+
+ExpertBoundsView ExpertBoundsTables::view() const {
+  ExpertBoundsView v = base_;
+  v.profile = profile_.data();
+  v.lo_const = lo_const_.data();
+  v.lo_coef = lo_coef_.data();
+  v.hi_const = hi_const_.data();
+  v.hi_coef = hi_coef_.data();
+  v.hi_cap = hi_cap_.data();
+  v.state = state_.data();
+  v.state_unit = state_unit_.data();
+  v.state_coef = state_coef_.data();
+  v.bus_ptr = bus_ptr_.data();
+  v.bus = bus_.data();
+  v.load_voltage_drop_pu = drop_.data();
+  return v;
+}
+
+void check_expert_env_data(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data) {
+  const int nbus = spec.network.num_buses();
   if (data.t0 < 0 || data.t0 >= qp.steps) throw Error("expert: t0 out of range");
   if (data.day < 0 || data.day >= spec.profiles.num_days)
     throw Error("expert: day " + std::to_string(data.day) + " is not in the profiles' [0, " +
@@ -441,103 +562,26 @@ void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData&
   if (data.unit_p_prev_kw.size() != units || data.unit_soc_kwh.size() != units)
     throw Error("expert: env state needs unit_p_prev_kw and unit_soc_kwh for all " +
                 std::to_string(units) + " units");
-  if (data.v_offset_pu.size() != std::size_t(qp.steps) * nbus)
+  if (!data.v_offset_pu.empty() && data.v_offset_pu.size() != std::size_t(qp.steps) * nbus)
     throw Error("expert: v_offset_pu needs [" + std::to_string(qp.steps) + " steps, " +
-                std::to_string(nbus) + " buses] values (linear_voltage_offsets), has " +
-                std::to_string(data.v_offset_pu.size()));
-  l.assign(std::size_t(H) * mb, 0.0);
-  u.assign(std::size_t(H) * mb, 0.0);
-  const double cos_half = std::cos(M_PI / qp.inverter_facets);
-  for (int k = 0; k < H; ++k) {
-    const int t = qp.step_of_block(k);
-    const std::size_t idx = std::size_t(data.day) * kStepsPerDay + t;
-    const double load = spec.profiles.load_pu[idx];
-    const double pv = spec.profiles.pv_cf[idx], wind = spec.profiles.wind_cf[idx];
-    double* lk = l.data() + std::size_t(k) * mb;
-    double* uk = u.data() + std::size_t(k) * mb;
-    for (int r = 0; r < mb; ++r) {
-      const QpRowInfo& row = qp.rows[r];
-      double lo = 0, hi = 0;
-      switch (row.kind) {
-        case QpRow::kBound: {
-          const QpVarInfo& v = qp.vars[row.cols[0]];
-          const DeviceUnit* d = v.unit >= 0 ? &spec.units[v.unit] : nullptr;
-          const Prosumer& pr = spec.prosumers[v.agent];
-          switch (v.kind) {
-            case QpVar::kPCdg:
-              lo = d->p_min_kw, hi = d->p_max_kw;
-              break;
-            case QpVar::kPRdg:
-              lo = 0,
-              hi = std::min(d->rating_kw * (d->type == DeviceType::kPv ? pv : wind), d->s_max_kva);
-              break;
-            case QpVar::kQRdg:
-              lo = -d->s_max_kva, hi = d->s_max_kva;
-              break;
-            case QpVar::kPCharge:
-            case QpVar::kPDischarge:
-              lo = 0, hi = d->p_bess_max_kw;
-              break;
-            case QpVar::kSoc:
-              lo = d->soc_min * d->energy_kwh, hi = d->soc_max * d->energy_kwh;
-              break;
-            case QpVar::kPCl:
-              lo = 0, hi = pr.cl_alpha * pr.load_peak_kw * load;
-              break;
-            default:
-              lo = 0, hi = kInfinity;
-              break;  // buy, sell, P2P
-          }
-          break;
-        }
-        case QpRow::kBalanceP:
-          lo = hi = spec.prosumers[row.agent].load_peak_kw * load;
-          break;
-        case QpRow::kBalanceQ: {
-          const Prosumer& pr = spec.prosumers[row.agent];
-          lo = hi = pr.load_peak_kw * load * pr.tan_phi;
-          break;
-        }
-        case QpRow::kTie:
-          lo = hi = row.tie_constant;
-          break;
-        case QpRow::kExchange:
-        case QpRow::kP2pBalance:
-        case QpRow::kSocDynamics:
-          lo = hi = 0;
-          break;
-        case QpRow::kRamp: {
-          const double ramp = spec.units[row.unit].ramp_kw_per_step;
-          lo = -ramp, hi = ramp;
-          break;
-        }
-        case QpRow::kInverter:
-          lo = -kInfinity, hi = spec.units[row.unit].s_max_kva * cos_half;
-          break;
-        case QpRow::kVoltage: {  // the intersection of the limits of the row's buses
-          lo = -kInfinity, hi = kInfinity;
-          for (int j : row.buses) {
-            const double c = data.v_offset_pu[std::size_t(t) * nbus + j];
-            lo = std::max(lo, spec.v_min_pu - c);
-            hi = std::min(hi, spec.v_max_pu - c);
-          }
-          break;
-        }
-      }
-      // The first step of the horizon links to the env's state: move the known previous
-      // values (SOC at the start, CDG output of the step before) to the bounds.
-      if (k == H - 1 && !row.prev_cols.empty()) {
-        const int unit = row.unit;
-        const double prev =
-            row.kind == QpRow::kSocDynamics ? data.unit_soc_kwh[unit] : data.unit_p_prev_kw[unit];
-        const double shift = row.prev_vals[0] * prev;
-        lo -= shift;
-        hi -= shift;
-      }
-      lk[r] = lo;
-      uk[r] = hi;
-    }
-  }
+                std::to_string(nbus) + " buses] values (linear_voltage_offsets) or none (the " +
+                "day's linear offsets), has " + std::to_string(data.v_offset_pu.size()));
+}
+
+void expert_bounds(const ExpertBoundsView& tables, const ExpertQp& qp, const ExpertEnvData& data,
+                   std::vector<double>& l, std::vector<double>& u) {
+  const int H = qp.steps - data.t0;
+  l.assign(std::size_t(H) * qp.block_rows, 0.0);
+  u.assign(l.size(), 0.0);
+  expert_env_bounds(tables, H, data.day, data.v_offset_pu.empty() ? nullptr : data.v_offset_pu.data(),
+                    data.unit_p_prev_kw.data(), data.unit_soc_kwh.data(),
+                    Strided<double>{l.data(), 1}, Strided<double>{u.data(), 1});
+}
+
+void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data,
+                   std::vector<double>& l, std::vector<double>& u) {
+  check_expert_env_data(spec, qp, data);
+  expert_bounds(ExpertBoundsTables(spec, qp).view(), qp, data, l, u);
 }
 
 }  // namespace p2pgrid

@@ -138,8 +138,16 @@ TEST(ExpertAdmm, BoundsOfIncompleteEnvDataAreErrorsThatNameWhatIsMissing) {
   };
   EXPECT_EQ(error_for(good), "(no error)");
   ExpertEnvData bad = good;
-  bad.v_offset_pu.clear();
+  bad.v_offset_pu.pop_back();
   EXPECT_NE(error_for(bad).find("v_offset_pu needs"), std::string::npos);
+  // No offsets of its own: the day's linear ones, the same bounds.
+  ExpertEnvData linear = good;
+  linear.v_offset_pu.clear();
+  std::vector<double> l, u, l_linear, u_linear;
+  expert_bounds(expert.spec(), expert.qp(), good, l, u);
+  expert_bounds(expert.spec(), expert.qp(), linear, l_linear, u_linear);
+  EXPECT_EQ(l, l_linear);
+  EXPECT_EQ(u, u_linear);
   bad = good;
   bad.unit_soc_kwh.pop_back();
   EXPECT_NE(error_for(bad).find("unit_p_prev_kw and unit_soc_kwh"), std::string::npos);

@@ -10,6 +10,7 @@
 
 #include "p2pgrid/env/env_spec.hpp"
 #include "p2pgrid/expert/admm.hpp"
+#include "p2pgrid/expert/expert_bounds.hpp"
 #include "p2pgrid/expert/expert_qp.hpp"
 #include "p2pgrid/powerflow/powerflow.hpp"
 
@@ -87,6 +88,7 @@ class Expert {
   ExpertSettings settings_;
   PowerFlowChoice powerflow_;
   ExpertAdmm admm_;
+  ExpertBoundsTables bounds_;  // points into spec_'s profiles
   FeederModel feeder_;
 };
 

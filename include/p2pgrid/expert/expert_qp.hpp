@@ -128,8 +128,8 @@ struct ExpertEnvData {
   std::vector<double> unit_p_prev_kw;  // [num_units] CDG output at t0 - 1 (p_init at t0 = 0)
   std::vector<double> unit_soc_kwh;    // [num_units] SOC at the start of t0
   /// Voltage offset c_j,t of LinDistFlow: the voltage of bus j at step t with every prosumer's
-  /// injection at zero, [steps, num_buses] in step order; filled by linear_voltage_offsets and
-  /// corrected by the DSO's re-linearization.
+  /// injection at zero, [steps, num_buses] in step order, as corrected by the DSO's
+  /// re-linearization; empty: the day's linear offsets (linear_voltage_offsets).
   std::vector<double> v_offset_pu;
 };
 
@@ -137,8 +137,16 @@ struct ExpertEnvData {
 /// loads at step t of `day`.
 std::vector<double> linear_voltage_offsets(const EnvSpec& spec, const ExpertQp& qp, int day);
 
-/// Bounds l, u of the problem from data.t0 (leading H = 96 - t0 blocks), [H * m_b] each.
+/// Throws p2pgrid::Error naming what is missing or out of range in an env's data.
+void check_expert_env_data(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data);
+
+/// Bounds l, u of the problem from data.t0 (leading H = 96 - t0 blocks), [H * m_b] each
+/// (expert_bounds.hpp); the data is checked first.
 void expert_bounds(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data,
+                   std::vector<double>& l, std::vector<double>& u);
+struct ExpertBoundsView;
+/// The same from the spec's tables (ExpertBoundsTables), for data already checked.
+void expert_bounds(const ExpertBoundsView& tables, const ExpertQp& qp, const ExpertEnvData& data,
                    std::vector<double>& l, std::vector<double>& u);
 
 }  // namespace p2pgrid
