@@ -73,6 +73,27 @@ __global__ void admm_unscale_kernel(AdmmRowsView rows, const int* env_level, int
   admm_env_unscale(rows, ldexp(1.0, env_level[e]), batch, e, blocks, v, xu, zu, yu);
 }
 
+__global__ void bounds_differ_kernel(const double* l, const double* u, int batch, int len, int m,
+                                     int* differs) {
+  const long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (t >= static_cast<long long>(len) * batch) return;
+  const long long i = t / batch;
+  if (admm_bound_differs(l, u, batch, m, i, static_cast<int>(t % batch)))
+    differs[i % m] = 1;  // every writer writes 1: no atomic needed
+}
+
+__global__ void strided_gather_kernel(const double* in, int stride, int count, double* out) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) out[i] = in[static_cast<long long>(i) * stride];
+}
+
+__global__ void admm_lane_bounds_kernel(AdmmRowsView rows, int batch, int blocks, double inf,
+                                        const double* l, const double* u, double* lo, double* hi) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e >= batch) return;
+  admm_env_lane_bounds(rows, batch, e, blocks, inf, l, u, lo, hi);
+}
+
 // Tiled transpose through shared memory (both the reads and the writes coalesced).
 constexpr int kTile = 32;
 __global__ void transpose_kernel(const double* in, double* out, int rows, int cols) {
@@ -134,6 +155,28 @@ void cuda_admm_unscale(const AdmmRowsView& rows, const int* env_level, int batch
                        const AdmmLaneVectors& v, double* xu, double* zu, double* yu) {
   admm_unscale_kernel<<<blocks_of(batch), kThreads>>>(rows, env_level, batch, blocks, v, xu, zu,
                                                       yu);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_bounds_differ(const double* l, const double* u, int batch, int len, int m, int* differs) {
+  constexpr int kElementThreads = 256;  // one thread per element: plain streaming
+  const long long total = static_cast<long long>(len) * batch;
+  if (total == 0) return;
+  bounds_differ_kernel<<<static_cast<unsigned>((total + kElementThreads - 1) / kElementThreads),
+                         kElementThreads>>>(l, u, batch, len, m, differs);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_strided_gather(const double* in, int stride, int count, double* out) {
+  if (count == 0) return;
+  strided_gather_kernel<<<(count + 255) / 256, 256>>>(in, stride, count, out);
+  P2P_CUDA_CHECK(cudaGetLastError());
+}
+
+void cuda_admm_lane_bounds(const AdmmRowsView& rows, int batch, int blocks, double inf,
+                           const double* l, const double* u, double* lo, double* hi) {
+  if (batch == 0) return;
+  admm_lane_bounds_kernel<<<blocks_of(batch), kThreads>>>(rows, batch, blocks, inf, l, u, lo, hi);
   P2P_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -251,9 +251,8 @@ std::shared_ptr<const BlockTridiagonalCholesky> ExpertAdmm::factor_at(int level)
 }
 
 namespace {
-// Scaled bounds E l, E u; infinite ones stay at the kernels' infinity.
-double scaled_lower(double l, double e) { return l <= -kInfinity ? -kInfinity : e * l; }
-double scaled_upper(double u, double e) { return u >= kInfinity ? kInfinity : e * u; }
+double scaled_lower(double l, double e) { return admm_scaled_lower(l, e, kInfinity); }
+double scaled_upper(double u, double e) { return admm_scaled_upper(u, e, kInfinity); }
 }  // namespace
 
 AdmmSharedBounds ExpertAdmm::share_bounds(int blocks, const std::vector<std::vector<double>>& l,
@@ -279,14 +278,20 @@ AdmmSharedBounds ExpertAdmm::share_bounds(int blocks, const std::vector<std::vec
 #pragma omp critical(p2pgrid_admm_share_bounds)
     for (int r = 0; r < m; ++r) same[r] &= mine[r];
   }
+  return shared_bounds(same, count > 0 ? l[0].data() : nullptr, count > 0 ? u[0].data() : nullptr);
+}
+
+AdmmSharedBounds ExpertAdmm::shared_bounds(const std::vector<char>& same, const double* l0,
+                                           const double* u0) const {
+  const int m = qp_.block_rows;
   AdmmSharedBounds s;
   s.slot.assign(m, -1);
   s.lo.assign(m, 0.0);
   s.hi.assign(m, 0.0);
   for (int r = 0; r < m; ++r) {
     if (same[r]) {
-      s.lo[r] = scaled_lower(l[0][r], e_[r]);
-      s.hi[r] = scaled_upper(u[0][r], e_[r]);
+      s.lo[r] = scaled_lower(l0[r], e_[r]);
+      s.hi[r] = scaled_upper(u0[r], e_[r]);
     } else {
       s.slot[r] = s.lane_rows++;
     }
@@ -458,9 +463,28 @@ std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, const std::vector<std::vecto
     throw Error("expert: this binary was built without the CUDA backend (use --backend cpu)");
 #endif
   }
-  // Starts a CUDA solve left on the device are read on the host here.
+  // Starts that a CUDA solve left on the device are read on the host here.
   for (AdmmIterate& it : iterates) fetch_iterate_duals(it);
   return solve_cpu(blocks, l, u, iterates);
+}
+
+std::vector<AdmmInfo> ExpertAdmm::solve(int blocks, AdmmDeviceBounds bounds,
+                                        std::vector<AdmmIterate>& iterates) const {
+  NvtxRange range("expert.admm");
+  if (blocks < 1 || blocks > qp_.steps) throw Error("expert: horizon out of range");
+  const std::size_t len = std::size_t(blocks) * qp_.block_rows * bounds.batch;
+  if (bounds.l.size() != len || bounds.u.size() != len)
+    throw Error("expert: device bounds of " + std::to_string(bounds.batch) +
+                " envs have the wrong size");
+  if (settings_.backend != Backend::kCuda || bounds.l.backend() != Backend::kCuda)
+    throw Error("expert: bounds on the device need the CUDA backend");
+  iterates.resize(bounds.batch);
+#if defined(P2P_HAVE_CUDA)
+  std::lock_guard<std::mutex> lock(cuda_mutex_);
+  return detail::admm_solve_cuda(*this, cuda_, blocks, std::move(bounds), iterates);
+#else
+  throw Error("expert: this binary was built without the CUDA backend (use --backend cpu)");
+#endif
 }
 
 std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::vector<double>>& l,

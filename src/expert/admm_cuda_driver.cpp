@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "p2pgrid/core/device_mirror.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
 #include "p2pgrid/core/threads.hpp"
@@ -18,31 +19,6 @@
 #include "p2pgrid/expert/admm_cuda.hpp"
 
 namespace p2pgrid::detail {
-namespace {
-
-template <class T>
-DeviceBuffer<T> upload(const std::vector<T>& v) {
-  DeviceBuffer<T> d(Backend::kCuda, std::max<std::size_t>(v.size(), 1));
-  if (!v.empty()) d.copy_from_host(v.data(), v.size());
-  return d;
-}
-
-}  // namespace
-
-/// Device copies of arrays a view points to: mirror(field, count) copies `count` elements of
-/// the host array `field` points to and points `field` at the copy, which this keeps alive.
-class DeviceMirror {
- public:
-  template <class T>
-  void mirror(const T*& field, std::size_t count) {
-    auto copy = std::make_shared<DeviceBuffer<T>>(upload(std::vector<T>(field, field + count)));
-    field = copy->data();
-    buffers_.push_back(std::move(copy));
-  }
-
- private:
-  std::vector<std::shared_ptr<void>> buffers_;
-};
 
 struct AdmmCudaState {
   struct Level {
@@ -109,35 +85,106 @@ struct AdmmCudaState {
   DeviceBuffer<FactorView> views;
 };
 
-std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<AdmmCudaState>& state,
-                                      int blocks, const std::vector<std::vector<double>>& l,
-                                      const std::vector<std::vector<double>>& u,
-                                      std::vector<AdmmIterate>& iterates) {
-  NvtxRange range("expert.admm_cuda");
-  if (!state) state = std::make_shared<AdmmCudaState>(admm);
-  const AdmmSettings& s = admm.settings();
+namespace {
+
+/// A solve's bounds as the kernels read them: the table of the rows every env shares and, on
+/// the device, the lanes' own rows lo, hi [blocks * lane_rows, B] (scaled).
+struct LaneBounds {
+  AdmmSharedBounds shared;
+  DeviceBuffer<double> lo, hi;
+};
+
+/// From host bounds ([env][blocks * m], unscaled): split on the host, the lanes' rows staged
+/// env-major and transposed on the device.
+LaneBounds lane_bounds_from_host(const ExpertAdmm& admm, int blocks,
+                                 const std::vector<std::vector<double>>& l,
+                                 const std::vector<std::vector<double>>& u, int threads) {
+  NvtxRange range("expert.admm_cuda.bounds");
   const int B = static_cast<int>(l.size());
+  LaneBounds b;
+  b.shared = admm.share_bounds(blocks, l, u);
+  const int lh = blocks * b.shared.lane_rows;
+  const std::size_t lb = std::max<std::size_t>(std::size_t(lh) * B, 1);
+  b.lo = DeviceBuffer<double>(Backend::kCuda, lb);
+  b.hi = DeviceBuffer<double>(Backend::kCuda, lb);
+  if (lh == 0 || B == 0) return b;  // every bound shared: no lane bounds
+  std::vector<double> h_lo(lb), h_hi(lb);
+  // lane_bounds only writes into vectors sized above: nothing in this loop throws.
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int e = 0; e < B; ++e)
+    admm.lane_bounds(blocks, b.shared, l[e], u[e], {h_lo.data() + std::size_t(e) * lh, 1},
+                     {h_hi.data() + std::size_t(e) * lh, 1});
+  DeviceBuffer<double> staging(Backend::kCuda, lb);
+  for (auto [h, dst] : {std::make_pair(&h_lo, &b.lo), std::make_pair(&h_hi, &b.hi)}) {
+    staging.copy_from_host(h->data(), lb);
+    cuda_transpose(staging.data(), dst->data(), B, lh);
+  }
+  backend_synchronize(Backend::kCuda);  // before the staging buffer is released
+  return b;
+}
+
+/// From bounds on the device: the same split (a row is shared if every env's every block
+/// equals env 0's first block) found by a kernel, then the lanes' rows taken out; only the
+/// split (m flags) and env 0's first block (2 m values) come to the host.
+LaneBounds lane_bounds_from_device(const ExpertAdmm& admm, const AdmmRowsView& device_rows,
+                                   int blocks, AdmmDeviceBounds& d) {
+  NvtxRange range("expert.admm_cuda.bounds");
+  const auto cuda = Backend::kCuda;
+  const int B = d.batch, m = admm.qp().block_rows;
+  DeviceBuffer<int> differs(cuda, m);
+  differs.zero();
+  cuda_bounds_differ(d.l.data(), d.u.data(), B, blocks * m, m, differs.data());
+  DeviceBuffer<double> first(cuda, 2 * std::size_t(m));  // env 0's first block: l, then u
+  cuda_strided_gather(d.l.data(), B, m, first.data());
+  cuda_strided_gather(d.u.data(), B, m, first.data() + m);
+  std::vector<int> h_differs(m);
+  std::vector<double> h_first(2 * std::size_t(m));
+  differs.copy_to_host(h_differs.data(), m);
+  first.copy_to_host(h_first.data(), h_first.size());
+  std::vector<char> same(m);
+  for (int r = 0; r < m; ++r) same[r] = B > 0 && h_differs[r] == 0;
+  LaneBounds b;
+  b.shared = admm.shared_bounds(same, h_first.data(), h_first.data() + m);
+  const std::size_t lb = std::max<std::size_t>(std::size_t(blocks) * b.shared.lane_rows * B, 1);
+  b.lo = DeviceBuffer<double>(cuda, lb);
+  b.hi = DeviceBuffer<double>(cuda, lb);
+  const DeviceBuffer<int> d_slot = upload(b.shared.slot);
+  AdmmRowsView rows = device_rows;
+  rows.bounds.lane_rows = b.shared.lane_rows;
+  rows.bounds.slot = d_slot.data();
+  cuda_admm_lane_bounds(rows, B, blocks, kInfinity, d.l.data(), d.u.data(), b.lo.data(),
+                        b.hi.data());
+  backend_synchronize(cuda);
+  d.l.reset();  // the full bounds are not needed any more
+  d.u.reset();
+  return b;
+}
+
+/// The solve of B envs whose bounds are on the device.
+std::vector<AdmmInfo> solve_on_device(const ExpertAdmm& admm, AdmmCudaState& state, int blocks,
+                                      int B, LaneBounds bounds,
+                                      std::vector<AdmmIterate>& iterates) {
+  const AdmmSettings& s = admm.settings();
   std::vector<AdmmInfo> info(B);
   if (B == 0) return info;
   const int nh = blocks * admm.qp().block_vars, mh = blocks * admm.qp().block_rows;
   const int threads = cpu_threads(s.threads);
   const auto cuda = Backend::kCuda;
-  // The bounds every env shares go to one table; the lanes hold the rest (lh per env).
-  const AdmmSharedBounds shared = admm.share_bounds(blocks, l, u);
+  // The bounds every env shares are one table; the lanes hold the rest.
+  const AdmmSharedBounds& shared = bounds.shared;
   const DeviceBuffer<int> d_slot = upload(shared.slot);
   const DeviceBuffer<double> d_shared_lo = upload(shared.lo), d_shared_hi = upload(shared.hi);
-  AdmmRowsView rows = state->rows;
+  AdmmRowsView rows = state.rows;
   rows.bounds =
       AdmmBoundsView{shared.lane_rows, d_slot.data(), d_shared_lo.data(), d_shared_hi.data()};
-  const int lh = blocks * shared.lane_rows;
-  const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B,
-                    lb = std::max<std::size_t>(std::size_t(lh) * B, 1);
-  // ax [blocks * m, B] doubles as the staging buffer of every transpose (sized for all).
+  const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B;
+  // ax [blocks * m, B] doubles as the staging buffer of the transposes (sized for all).
   DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), rhs(cuda, nb), atdy(cuda, nb), w(cuda, mb),
-      w_prev(cuda, mb), lo(cuda, lb), hi(cuda, lb), ax(cuda, std::max(nb, mb)),
-      tree(cuda, std::max<std::size_t>(4 * std::size_t(state->rows.tree.nodes) * B, 1));
-  const AdmmLaneVectors v{x.data(),  xt.data(), rhs.data(), w.data(),    w_prev.data(),
-                          lo.data(), hi.data(), ax.data(),  atdy.data(), tree.data()};
+      w_prev(cuda, mb), ax(cuda, std::max(nb, mb)),
+      tree(cuda, std::max<std::size_t>(4 * std::size_t(state.rows.tree.nodes) * B, 1));
+  const AdmmLaneVectors v{x.data(),      xt.data(),        rhs.data(),       w.data(),
+                          w_prev.data(), bounds.lo.data(), bounds.hi.data(), ax.data(),
+                          atdy.data(),   tree.data()};
   // Each group of kAdmmGroup envs starts at the rho level of its warm starts (a lane's w
   // depends on it).
   const int groups = (B + kAdmmGroup - 1) / kAdmmGroup;
@@ -147,23 +194,7 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     for (int e = g * kAdmmGroup; e < std::min(B, (g + 1) * kAdmmGroup); ++e)
       starts.push_back(&iterates[e]);
     level[g] = admm.initial_rho_level(blocks, starts);
-    state->ensure_level(level[g]);
-  }
-  {  // The lanes' own bounds, staged env-major on the host and transposed on the device.
-    NvtxRange load("expert.admm_cuda.load");
-    std::vector<double> h_lo(lb), h_hi(lb);
-    // lane_bounds only writes into vectors sized above: nothing in this loop throws.
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int e = 0; e < B; ++e)
-      admm.lane_bounds(blocks, shared, l[e], u[e], {h_lo.data() + std::size_t(e) * lh, 1},
-                       {h_hi.data() + std::size_t(e) * lh, 1});
-    auto put = [&](const std::vector<double>& h, DeviceBuffer<double>& dst) {
-      if (lh == 0) return;                               // every bound shared: no lane bounds
-      ax.copy_from_host(h.data(), std::size_t(lh) * B);  // ax is free until the first check
-      cuda_transpose(ax.data(), dst.data(), B, lh);
-    };
-    put(h_lo, lo);
-    put(h_hi, hi);
+    state.ensure_level(level[g]);
   }
   {  // Starts: from the device copies of the solves they come from (AdmmDeviceIterates), from
      // host iterates staged into one such copy, or cold; x~ and w computed on the device.
@@ -244,7 +275,7 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     const int next =
         aa_memory > 0 ? std::min(next_check, (iter / s.anderson_interval + 1) * s.anderson_interval)
                       : next_check;
-    cuda_admm_iterations(rows, state->views.data(), d_level.data(), d_done.data(), B, blocks,
+    cuda_admm_iterations(rows, state.views.data(), d_level.data(), d_done.data(), B, blocks,
                          s.sigma, s.alpha, next - iter, v);
     iter = next;
     // The CPU's order: the checks on the plain iterates, the Anderson point of the lanes still
@@ -292,7 +323,7 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
           iter - last_update[g] >= s.adaptive_rho_interval) {
         const int nl = admm_next_rho_level(s, level[g], log_ratio_sum / ratio_count);
         if (nl != level[g]) {
-          state->ensure_level(nl);
+          state.ensure_level(nl);
           level[g] = nl;
           last_update[g] = iter;
           rho_changed = true;
@@ -346,6 +377,31 @@ std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<Ad
     }
   }
   return info;
+}
+
+}  // namespace
+
+std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<AdmmCudaState>& state,
+                                      int blocks, const std::vector<std::vector<double>>& l,
+                                      const std::vector<std::vector<double>>& u,
+                                      std::vector<AdmmIterate>& iterates) {
+  NvtxRange range("expert.admm_cuda");
+  if (!state) state = std::make_shared<AdmmCudaState>(admm);
+  const int B = static_cast<int>(l.size());
+  LaneBounds bounds =
+      lane_bounds_from_host(admm, blocks, l, u, cpu_threads(admm.settings().threads));
+  return solve_on_device(admm, *state, blocks, B, std::move(bounds), iterates);
+}
+
+std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<AdmmCudaState>& state,
+                                      int blocks, AdmmDeviceBounds bounds,
+                                      std::vector<AdmmIterate>& iterates) {
+  NvtxRange range("expert.admm_cuda");
+  if (!state) state = std::make_shared<AdmmCudaState>(admm);
+  const int B = bounds.batch;
+  if (B == 0) return {};
+  LaneBounds lane = lane_bounds_from_device(admm, state->rows, blocks, bounds);
+  return solve_on_device(admm, *state, blocks, B, std::move(lane), iterates);
 }
 
 }  // namespace p2pgrid::detail

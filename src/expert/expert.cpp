@@ -93,15 +93,13 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
   auto t_start = Clock::now();
-  std::vector<std::vector<double>> l(count), u(count);
   std::vector<AdmmIterate> it(count);
-  // Bounds of every env (a few hundred thousand values each: parallel for large batches). An
-  // error must not leave the parallel region: the first is kept and rethrown after it.
+  // Every env's data checked and its start taken (in parallel for large batches). An error
+  // must not leave the parallel region: the first is kept and rethrown after it.
   std::exception_ptr error;
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(settings_.admm.threads))
   for (int e = 0; e < count; ++e) try {
       check_expert_env_data(spec_, qp, envs[e]);
-      expert_bounds(bounds_.view(), qp, envs[e], l[e], u[e]);
       // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
       // earlier, for the same day (a re-plan) or for another one (the same steps of the env's
       // previous day: a good guess too, as days resemble each other).
@@ -112,14 +110,12 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
           (*warm)[e].iterate.x.size() >= std::size_t(H) * qp.block_vars)
         it[e] = admm_.leading_blocks((*warm)[e].iterate, H);
     } catch (...) {
-#pragma omp critical(p2pgrid_expert_bounds_error)
+#pragma omp critical(p2pgrid_expert_data_error)
       if (!error) error = std::current_exception();
     }
   if (error) std::rethrow_exception(error);
-  if (timings) timings->bounds_s = seconds_since(t_start);
-  t_start = Clock::now();
-  const std::vector<AdmmInfo> info = admm_.solve(H, l, u, it);
-  if (timings) timings->solve_s = seconds_since(t_start);
+  const std::vector<AdmmInfo> info = solve(envs, it, timings);
+  if (timings) timings->solve_s = seconds_since(t_start) - timings->bounds_s;
   t_start = Clock::now();
   for (int e = 0; e < count; ++e) {
     plans[e].day = envs[e].day;
@@ -142,6 +138,45 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
   if (error) std::rethrow_exception(error);
   if (timings) timings->dso_s = seconds_since(t_start);
   return plans;
+}
+
+std::vector<AdmmInfo> Expert::solve(const std::vector<ExpertEnvData>& envs,
+                                    std::vector<AdmmIterate>& starts, PlanTimings* timings) const {
+  const ExpertQp& qp = admm_.qp();
+  const int count = static_cast<int>(envs.size());
+  if (count == 0) return {};
+  const int H = qp.steps - envs[0].t0;
+  const auto t_start = std::chrono::steady_clock::now();
+  auto record_bounds_time = [&] {
+    if (timings)
+      timings->bounds_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
+#if defined(P2P_HAVE_CUDA)
+  if (settings_.admm.backend == Backend::kCuda) {  // bounds where the solve runs
+    AdmmDeviceBounds bounds;
+    {
+      std::lock_guard<std::mutex> lock(cuda_mutex_);
+      bounds = detail::expert_bounds_cuda(cuda_, bounds_.view(), envs, H);
+    }
+    record_bounds_time();
+    return admm_.solve(H, std::move(bounds), starts);
+  }
+#endif
+  // A few hundred thousand values per env: in parallel (expert_bounds only writes into its
+  // vectors: bad_alloc aside, nothing throws).
+  std::vector<std::vector<double>> l(count), u(count);
+  std::exception_ptr error;
+#pragma omp parallel for schedule(static) num_threads(cpu_threads(settings_.admm.threads))
+  for (int e = 0; e < count; ++e) try {
+      expert_bounds(bounds_.view(), qp, envs[e], l[e], u[e]);
+    } catch (...) {
+#pragma omp critical(p2pgrid_expert_bounds_error)
+      if (!error) error = std::current_exception();
+    }
+  if (error) std::rethrow_exception(error);
+  record_bounds_time();
+  return admm_.solve(H, l, u, starts);
 }
 
 void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
@@ -219,8 +254,7 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
         plan.ac_violation_pu = std::max(worst, 0.0);
         plan.ac_converged = converged;
         relinearized[i] = plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
-                          round < settings_.dso_rounds &&
-                          plan.info.status == SolveStatus::kSolved;
+                          round < settings_.dso_rounds && plan.info.status == SolveStatus::kSolved;
       }
       for (int i = 0; i < plans_in; ++i) {
         if (!relinearized[i]) continue;
@@ -247,13 +281,13 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
     }
     if (redo.empty()) return;
     // Re-solve the plans that were re-linearized, warm-started.
-    std::vector<std::vector<double>> l(redo.size()), u(redo.size());
+    std::vector<ExpertEnvData> data(redo.size());
     std::vector<AdmmIterate> it(redo.size());
     for (std::size_t i = 0; i < redo.size(); ++i) {
-      expert_bounds(bounds_.view(), qp, plans[redo[i]].data, l[i], u[i]);
+      data[i] = plans[redo[i]].data;
       it[i] = plans[redo[i]].iterate;
     }
-    const std::vector<AdmmInfo> info = admm_.solve(H, l, u, it);
+    const std::vector<AdmmInfo> info = solve(data, it, nullptr);
     for (std::size_t i = 0; i < redo.size(); ++i) {
       ExpertPlan& plan = plans[redo[i]];
       const int previous_iterations = plan.info.iterations;

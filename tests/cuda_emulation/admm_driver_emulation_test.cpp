@@ -1,6 +1,7 @@
 // The CUDA expert's host driver (src/expert/admm_cuda_driver.cpp) on a machine without a GPU:
 // its launchers are emulated on the host (emulated_cuda.cpp), everything else is the real code:
-// uploads and transposes, checks, rho levels per group, frozen envs, warm starts. The same
+// uploads and transposes, checks, rho levels per group, frozen envs, warm starts, and the
+// expert's bounds computed on the device (src/expert/expert_cuda.cpp). The same
 // parity check as the GPU test, which the H200 runs with the real kernels.
 #include "expert/admm_parity.hpp"
 
@@ -14,6 +15,14 @@ TEST(ExpertAdmmCudaEmulated, TakesTheCpuDecisionsAndReturnsItsPlans) {
 
 TEST(ExpertAdmmCudaEmulated, TakesTheCpuDecisionsOnSharedBoundsAndRhoLevelEdgeCases) {
   test::expect_cuda_solves_equal_cpu_solves_on_bound_cases(true);
+}
+
+TEST(ExpertAdmmCudaEmulated, ComputesTheBoundsOnTheDeviceBitForBitLikeTheHost) {
+  test::expect_device_bounds_equal_host_bounds();
+}
+
+TEST(ExpertAdmmCudaEmulated, ReLinearizesAndReSolvesLikeTheCpu) {
+  test::expect_cuda_dso_round_equal_cpu(true);
 }
 
 TEST(ExpertAdmmCudaEmulated, StopsAtTheIterationLimitLikeTheCpu) {

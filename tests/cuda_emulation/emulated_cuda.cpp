@@ -1,10 +1,10 @@
 // Host twins of the CUDA runtime wrappers (cuda_api.hpp) and of the expert's CUDA launchers
 // (admm_cuda.hpp), for the emulation test (tests/CMakeLists.txt): each launcher runs the same
 // per-env function as its kernel (admm_env_iterations, admm_env_rhs, admm_env_stats,
-// admm_env_anderson, admm_env_start, admm_env_unscale) in a host loop over envs, so CI, which
-// has no GPU, runs the CUDA driver (src/expert/admm_cuda_driver.cpp) for real. "Device" memory
-// is host memory filled with NaN bytes, so that a read of anything the driver did not write
-// shows up.
+// admm_env_anderson, admm_env_start, admm_env_unscale, admm_env_lane_bounds, expert_env_bounds)
+// in a host loop over envs, so CI, which has no GPU, runs the CUDA driver
+// (src/expert/admm_cuda_driver.cpp) for real. "Device" memory is host memory filled with NaN bytes,
+// so that a read of anything the driver did not write shows up.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -95,6 +95,33 @@ void cuda_admm_unscale(const AdmmRowsView& rows, const int* env_level, int batch
 #pragma omp parallel for
   for (int e = 0; e < batch; ++e)
     admm_env_unscale(rows, std::ldexp(1.0, env_level[e]), batch, e, blocks, v, xu, zu, yu);
+}
+
+void cuda_bounds_differ(const double* l, const double* u, int batch, int len, int m, int* differs) {
+  for (long long i = 0; i < len; ++i)
+    for (int e = 0; e < batch; ++e)
+      if (admm_bound_differs(l, u, batch, m, i, e)) differs[i % m] = 1;
+}
+
+void cuda_strided_gather(const double* in, int stride, int count, double* out) {
+  for (int i = 0; i < count; ++i) out[i] = in[static_cast<long long>(i) * stride];
+}
+
+void cuda_admm_lane_bounds(const AdmmRowsView& rows, int batch, int blocks, double inf,
+                           const double* l, const double* u, double* lo, double* hi) {
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e) admm_env_lane_bounds(rows, batch, e, blocks, inf, l, u, lo, hi);
+}
+
+void cuda_expert_bounds(const ExpertBoundsView& tables, int batch, int blocks, const int* day,
+                        const double* p_prev, const double* soc, const double* offsets,
+                        const long long* offset_at, double* l, double* u) {
+  const long long units = tables.units;
+#pragma omp parallel for
+  for (int e = 0; e < batch; ++e)
+    expert_env_bounds(tables, blocks, day[e], offset_at[e] >= 0 ? offsets + offset_at[e] : nullptr,
+                      p_prev + e * units, soc + e * units, lane_of(l, e, batch),
+                      lane_of(u, e, batch));
 }
 
 void cuda_transpose(const double* in, double* out, int rows, int cols) {

@@ -358,6 +358,10 @@ TEST(ExpertAdmmCuda, TakesTheCpuDecisionsAndReturnsItsPlans) {
   test::expect_cuda_plans_equal_cpu_plans(310, false);  // every env ends between two checks
   test::expect_cuda_plans_equal_cpu_plans(30, false);   // every env still runs at the limit
   test::expect_cuda_solves_equal_cpu_solves_on_bound_cases(false);
+  test::expect_cuda_dso_round_equal_cpu(false);
+#if defined(P2P_HAVE_CUDA)
+  test::expect_device_bounds_equal_host_bounds();
+#endif
 }
 
 }  // namespace

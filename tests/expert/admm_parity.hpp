@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,37 @@ inline void expect_cuda_plans_equal_cpu_plans(int max_iterations, bool bitwise) 
   }
 }
 
+/// The DSO's round on both backends: day 305's plan breaks a voltage limit and is
+/// re-linearized and re-solved (on CUDA from its bounds computed on the device with the
+/// corrected offsets, warm-started from its device copy), day 307's is not; the plans agree as
+/// in expect_cuda_plans_equal_cpu_plans.
+inline void expect_cuda_dso_round_equal_cpu(bool bitwise) {
+  ExpertSettings cpu_settings = resolve_expert_config(Config::defaults());
+  cpu_settings.admm.backend = Backend::kCpu;
+  cpu_settings.admm.chunk_envs = kAdmmGroup;
+  ExpertSettings gpu_settings = cpu_settings;
+  gpu_settings.admm.backend = Backend::kCuda;
+  const Expert cpu(default_env_spec(), cpu_settings, default_cpu_powerflow());
+  const Expert gpu(default_env_spec(), gpu_settings, default_cpu_powerflow());
+  const std::vector<ExpertEnvData> envs = {cpu.initial_data(305), cpu.initial_data(307)};
+  const std::vector<ExpertPlan> a = cpu.plan(envs), b = gpu.plan(envs);
+  ASSERT_GE(a[0].dso_rounds, 1);
+  ASSERT_EQ(a[1].dso_rounds, 0);
+  for (std::size_t e = 0; e < envs.size(); ++e) {
+    SCOPED_TRACE("day " + std::to_string(envs[e].day));
+    EXPECT_EQ(a[e].dso_rounds, b[e].dso_rounds);
+    EXPECT_EQ(a[e].info.iterations, b[e].info.iterations);
+    EXPECT_EQ(a[e].data.v_offset_pu.empty(), b[e].data.v_offset_pu.empty());
+    if (bitwise) {
+      EXPECT_EQ(a[e].objective_cny, b[e].objective_cny);
+      EXPECT_EQ(a[e].iterate.x, b[e].iterate.x);
+      EXPECT_EQ(a[e].ac_violation_pu, b[e].ac_violation_pu);
+    } else {
+      EXPECT_NEAR(a[e].objective_cny, b[e].objective_cny, 1e-9 * std::abs(a[e].objective_cny));
+    }
+  }
+}
+
 /// The bounds of `count` envs of the default spec from step 96 - blocks ([env][blocks * m_b]).
 inline void expert_bounds_of(const Expert& expert, int blocks, int count,
                              std::vector<std::vector<double>>& l,
@@ -106,6 +138,55 @@ inline void expert_bounds_of(const Expert& expert, int blocks, int count,
     expert_bounds(expert.spec(), expert.qp(), envs[e], l[e], u[e]);
   }
 }
+
+#if defined(P2P_HAVE_CUDA)
+/// Host bounds ([env][len]) as the CUDA expert computes them: lane-major on the device.
+inline AdmmDeviceBounds to_device_bounds(const std::vector<std::vector<double>>& l,
+                                         const std::vector<std::vector<double>>& u) {
+  AdmmDeviceBounds d;
+  d.batch = static_cast<int>(l.size());
+  const std::size_t len = l.empty() ? 0 : l[0].size(), B = l.size();
+  for (auto [host, dev] : {std::make_pair(&l, &d.l), std::make_pair(&u, &d.u)}) {
+    std::vector<double> lane_major(len * B);
+    for (std::size_t e = 0; e < B; ++e)
+      for (std::size_t i = 0; i < len; ++i) lane_major[i * B + e] = (*host)[e][i];
+    *dev = to_device(Backend::kCuda, lane_major);
+  }
+  return d;
+}
+
+/// The CUDA expert's bounds (detail::expert_bounds_cuda) equal the host's (expert_bounds) bit
+/// for bit: 11 envs on different days, one with voltage offsets of its own (the DSO's
+/// re-linearization) and one in another state.
+inline void expect_device_bounds_equal_host_bounds() {
+  ExpertSettings settings = resolve_expert_config(Config::defaults());
+  settings.admm.backend = Backend::kCuda;
+  const Expert expert(default_env_spec(), settings, default_cpu_powerflow());
+  const ExpertBoundsTables tables(expert.spec(), expert.qp());
+  const int t0 = 60, blocks = expert.qp().steps - t0, m = expert.qp().block_rows;
+  std::vector<ExpertEnvData> envs = expert_envs_from(expert, t0, 11);
+  envs[3].v_offset_pu = linear_voltage_offsets(expert.spec(), expert.qp(), envs[3].day);
+  for (std::size_t i = 0; i < envs[3].v_offset_pu.size(); ++i)
+    envs[3].v_offset_pu[i] += 1e-3 * std::sin(double(i));
+  for (double& soc : envs[5].unit_soc_kwh) soc *= 0.5;
+  for (double& p : envs[5].unit_p_prev_kw) p += 3;
+  std::shared_ptr<detail::ExpertCudaState> state;
+  const AdmmDeviceBounds d = detail::expert_bounds_cuda(state, tables.view(), envs, blocks);
+  ASSERT_EQ(d.batch, 11);
+  const std::size_t len = std::size_t(blocks) * m;
+  std::vector<double> l(len * 11), u(len * 11);
+  d.l.copy_to_host(l.data(), l.size());
+  d.u.copy_to_host(u.data(), u.size());
+  for (int e = 0; e < 11; ++e) {
+    std::vector<double> hl, hu;
+    expert_bounds(expert.spec(), expert.qp(), envs[e], hl, hu);
+    int differ = 0;
+    for (std::size_t i = 0; i < len; ++i)
+      differ += !(hl[i] == l[i * 11 + e] && hu[i] == u[i * 11 + e]);
+    EXPECT_EQ(differ, 0) << "env " << e;
+  }
+}
+#endif
 
 /// The same parity at the solver's level on the cases the shared bounds table and the rho
 /// levels make special: every bound shared (no lane bounds at all), env 0 differing from the
@@ -136,20 +217,31 @@ inline void expect_cuda_solves_equal_cpu_solves_on_bound_cases(bool bitwise) {
     std::vector<AdmmIterate> a = start, b = start;
     const std::vector<AdmmInfo> ia = cpu.solve(blocks, cl, cu, a),
                                 ib = gpu.solve(blocks, cl, cu, b);
-    for (int e = 0; e < count; ++e) {
-      SCOPED_TRACE(what + ", env " + std::to_string(e));
-      EXPECT_EQ(ia[e].status, ib[e].status);
-      EXPECT_EQ(ia[e].iterations, ib[e].iterations);
-      EXPECT_EQ(a[e].rho_level, b[e].rho_level);
-      if (bitwise) {
-        const AdmmIterate hb = host_iterate(b[e]);
-        EXPECT_EQ(a[e].x, hb.x);
-        EXPECT_EQ(a[e].z, hb.z);
-        EXPECT_EQ(a[e].y, hb.y);
-      } else {
-        EXPECT_NEAR(ia[e].objective_cny, ib[e].objective_cny, 1e-9 * std::abs(ia[e].objective_cny));
+    auto expect_equal = [&](const std::vector<AdmmInfo>& ig, const std::vector<AdmmIterate>& g,
+                            const std::string& how) {
+      for (int e = 0; e < count; ++e) {
+        SCOPED_TRACE(what + how + ", env " + std::to_string(e));
+        EXPECT_EQ(ia[e].status, ig[e].status);
+        EXPECT_EQ(ia[e].iterations, ig[e].iterations);
+        EXPECT_EQ(a[e].rho_level, g[e].rho_level);
+        if (bitwise) {
+          const AdmmIterate hg = host_iterate(g[e]);
+          EXPECT_EQ(a[e].x, hg.x);
+          EXPECT_EQ(a[e].z, hg.z);
+          EXPECT_EQ(a[e].y, hg.y);
+        } else {
+          EXPECT_NEAR(ia[e].objective_cny, ig[e].objective_cny,
+                      1e-9 * std::abs(ia[e].objective_cny));
+        }
       }
-    }
+    };
+    expect_equal(ib, b, "");
+#if defined(P2P_HAVE_CUDA)
+    // The same solve with the bounds on the device (split and lanes' rows taken out there).
+    std::vector<AdmmIterate> c = start;
+    const std::vector<AdmmInfo> ic = gpu.solve(blocks, to_device_bounds(cl, cu), c);
+    expect_equal(ic, c, ", bounds on the device");
+#endif
     return std::make_pair(a, b);
   };
   std::vector<std::vector<double>> al = l, au = u;  // every env and block as env 0's block 0

@@ -107,6 +107,14 @@ struct AdmmIterate {
   int device_lane = -1;
 };
 
+/// A solve's bounds computed on the device (the CUDA expert's expert_env_bounds): l and u
+/// [blocks * m_b, batch], lane-major, unscaled. The solve takes them over and frees them once
+/// it has taken the lanes' rows out.
+struct AdmmDeviceBounds {
+  int batch = 0;
+  DeviceBuffer<double> l, u;
+};
+
 /// Copies z and y of an iterate that a CUDA solve left on the device into its host vectors (for
 /// the CPU solve, and anything else that reads them on the host); nothing to do otherwise.
 void fetch_iterate_duals(AdmmIterate& it);
@@ -135,6 +143,10 @@ class ExpertAdmm {
   std::vector<AdmmInfo> solve(int blocks, const std::vector<std::vector<double>>& bounds_l,
                               const std::vector<std::vector<double>>& bounds_u,
                               std::vector<AdmmIterate>& iterates) const;
+  /// The same with bounds already on the device (CUDA backend only): the split into the shared
+  /// table and the lanes' rows is made there too, so the bounds never pass through the host.
+  std::vector<AdmmInfo> solve(int blocks, AdmmDeviceBounds bounds,
+                              std::vector<AdmmIterate>& iterates) const;
 
   const ExpertQp& qp() const { return qp_; }
   const AdmmSettings& settings() const { return settings_; }
@@ -148,6 +160,10 @@ class ExpertAdmm {
   /// lanes' slots (AdmmSharedBounds).
   AdmmSharedBounds share_bounds(int blocks, const std::vector<std::vector<double>>& l,
                                 const std::vector<std::vector<double>>& u) const;
+  /// The split from the rows found equal in every env and block (same[m_b]) and env 0's first
+  /// block's bounds l0, u0 [m_b] (unscaled).
+  AdmmSharedBounds shared_bounds(const std::vector<char>& same, const double* l0,
+                                 const double* u0) const;
   /// Writes one env's lane bounds (lane_bounds) and its start (admm_start_lane: x~ and
   /// w = z~ + y~ / rho at the group's rho scale from its warm start if that fits with z and y
   /// on the host, else cold) into lane accessors of the solvers' storage.
@@ -218,6 +234,9 @@ namespace detail {
 std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<AdmmCudaState>& state,
                                       int blocks, const std::vector<std::vector<double>>& l,
                                       const std::vector<std::vector<double>>& u,
+                                      std::vector<AdmmIterate>& iterates);
+std::vector<AdmmInfo> admm_solve_cuda(const ExpertAdmm& admm, std::shared_ptr<AdmmCudaState>& state,
+                                      int blocks, AdmmDeviceBounds bounds,
                                       std::vector<AdmmIterate>& iterates);
 }  // namespace detail
 #endif

@@ -246,6 +246,10 @@ P2P_HD Strided<T> lane_offset(Strided<T> v, int offset) {
   return Strided<T>{v.ptr + static_cast<long long>(offset) * v.stride, v.stride};
 }
 
+/// Scaled bounds E l, E u; infinite ones (beyond +-inf) stay at +-inf.
+P2P_HD double admm_scaled_lower(double l, double e, double inf) { return l <= -inf ? -inf : e * l; }
+P2P_HD double admm_scaled_upper(double u, double e, double inf) { return u >= inf ? inf : e * u; }
+
 /// Row r of block k's bounds into (lo_r, hi_r): from the shared table, or the lane's own (lo,
 /// hi: [blocks * bounds.lane_rows]).
 template <class V>
@@ -678,6 +682,32 @@ P2P_HD void admm_env_rhs(const AdmmRowsView& rows, double rho_scale, double w_sc
   admm_rhs(rows, blocks, rho_scale, sigma, w_scale, lane_of(v.x, e, batch), lane_of(v.w, e, batch),
            lane_of(v.lo, e, batch), lane_of(v.hi, e, batch), lane_of(v.rhs, e, batch),
            lane_of(v.tree, e, batch));
+}
+
+/// The work of env e's CUDA thread when a solve's bounds were computed on the device: the
+/// scaled bounds of its lane rows (those with bounds.slot >= 0) from its unscaled l and u
+/// [blocks * m, batch] into lo and hi [blocks * lane_rows, batch].
+P2P_HD void admm_env_lane_bounds(const AdmmRowsView& a, int batch, int e, int blocks, double inf,
+                                 const double* l, const double* u, double* lo_all, double* hi_all) {
+  const int lr = a.bounds.lane_rows;
+  const Strided<const double> le{l + e, batch}, ue{u + e, batch};
+  const Strided<double> lo = lane_of(lo_all, e, batch), hi = lane_of(hi_all, e, batch);
+  for (int k = 0; k < blocks; ++k)
+    for (int r = 0; r < a.m; ++r) {
+      const int slot = a.bounds.slot[r];
+      if (slot < 0) continue;
+      lo[k * lr + slot] = admm_scaled_lower(le[k * a.m + r], a.e[r], inf);
+      hi[k * lr + slot] = admm_scaled_upper(ue[k * a.m + r], a.e[r], inf);
+    }
+}
+
+/// Whether element i of env e's bounds l, u ([len, batch], row r = i % m) differs from row
+/// r of env 0's first block (a NaN always does): such a row cannot be in the shared table.
+P2P_HD bool admm_bound_differs(const double* l, const double* u, int batch, int m, long long i,
+                               int e) {
+  const long long r = i % m;
+  const long long at = i * batch + e, ref = r * batch;
+  return !(l[at] == l[ref]) || !(u[at] == u[ref]);
 }
 
 /// Where env e's warm start is on the device: element i of its unscaled x, z and y at

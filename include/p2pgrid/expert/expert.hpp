@@ -4,6 +4,8 @@
 // operating point when the AC power flow breaks a limit, and turns plans into env actions.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -17,6 +19,9 @@
 namespace p2pgrid {
 
 class Config;
+namespace detail {
+struct ExpertCudaState;  // device copies of the bounds' tables (src/expert/expert_cuda.cpp)
+}
 
 struct ExpertSettings {
   AdmmSettings admm;
@@ -46,8 +51,8 @@ struct ExpertPlan {
 
 /// Where the time of one plan() call went (seconds, wall clock), for the benchmarks.
 struct PlanTimings {
-  double bounds_s = 0;  // the envs' bounds l, u (host)
-  double solve_s = 0;   // the batched ADMM (first solve), on settings.admm.backend
+  double bounds_s = 0;  // the envs' bounds l, u (on the host; on the device for CUDA)
+  double solve_s = 0;   // the data checks, the starts and the batched ADMM (first solve)
   double dso_s = 0;     // AC verification and re-linearized re-solves
 };
 
@@ -81,6 +86,10 @@ class Expert {
   const ExpertSettings& settings() const { return settings_; }
 
  private:
+  /// Solves the QPs of `envs` (checked, sharing t0) from `starts` on the ADMM's backend, with
+  /// their bounds computed where the solve runs (on the device for CUDA).
+  std::vector<AdmmInfo> solve(const std::vector<ExpertEnvData>& envs,
+                              std::vector<AdmmIterate>& starts, PlanTimings* timings) const;
   void verify_with_ac(std::vector<ExpertPlan>& plans) const;
   std::vector<double> prosumer_costs(const ExpertPlan& plan) const;
 
@@ -90,6 +99,18 @@ class Expert {
   ExpertAdmm admm_;
   ExpertBoundsTables bounds_;  // points into spec_'s profiles
   FeederModel feeder_;
+  mutable std::mutex cuda_mutex_;
+  mutable std::shared_ptr<detail::ExpertCudaState> cuda_;
 };
+
+#if defined(P2P_HAVE_CUDA)
+namespace detail {
+/// The bounds of every env of `envs` (checked, sharing t0) over `blocks` blocks, computed on
+/// the device from `tables` (src/expert/expert_cuda.cpp); `state` keeps their device copy.
+AdmmDeviceBounds expert_bounds_cuda(std::shared_ptr<ExpertCudaState>& state,
+                                    const ExpertBoundsView& tables,
+                                    const std::vector<ExpertEnvData>& envs, int blocks);
+}  // namespace detail
+#endif
 
 }  // namespace p2pgrid

@@ -68,8 +68,8 @@ P2P_HD void expert_row_bounds(const ExpertBoundsView& b, int r, int k, int block
     }
   } else {
     const BoundProfile kind = static_cast<BoundProfile>(b.profile[r]);
-    const double p = kind == BoundProfile::kLoad ? load
-                     : kind == BoundProfile::kPv ? static_cast<double>(b.pv_cf[idx])
+    const double p = kind == BoundProfile::kLoad   ? load
+                     : kind == BoundProfile::kPv   ? static_cast<double>(b.pv_cf[idx])
                      : kind == BoundProfile::kWind ? static_cast<double>(b.wind_cf[idx])
                                                    : 0.0;
     lo_r = b.lo_const[r] + b.lo_coef[r] * p;
@@ -90,8 +90,8 @@ P2P_HD void expert_row_bounds(const ExpertBoundsView& b, int r, int k, int block
 /// ([blocks * rows], element k * rows + r).
 template <class V>
 P2P_HD void expert_env_bounds(const ExpertBoundsView& b, int blocks, int day,
-                              const double* v_offset, const double* p_prev, const double* soc,
-                              V l, V u) {
+                              const double* v_offset, const double* p_prev, const double* soc, V l,
+                              V u) {
   for (int k = 0; k < blocks; ++k)
     for (int r = 0; r < b.rows; ++r) {
       double lo, hi;
