@@ -9,6 +9,9 @@
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nvtx.hpp"
 #include "p2pgrid/core/threads.hpp"
+#if defined(P2P_HAVE_CUDA)
+#include "p2pgrid/expert/admm_cuda.hpp"
+#endif
 
 namespace p2pgrid {
 
@@ -331,19 +334,36 @@ bool ExpertAdmm::warm_start_fits(int blocks, const AdmmIterate& warm) const {
   const std::size_t mh = std::size_t(blocks) * qp_.block_rows;
   if (warm.x.size() != nh) return false;
   if (warm.z.size() == mh && warm.y.size() == mh) return true;
-  return warm.z.empty() && warm.y.empty() && warm.device && warm.device->blocks >= blocks &&
-         warm.device_lane >= 0 && warm.device_lane < warm.device->batch;
+  return warm.z.empty() && warm.y.empty() && warm.device && device_copy_fits(*warm.device) &&
+         warm.device->blocks >= blocks && warm.device_lane >= 0 &&
+         warm.device_lane < warm.device->batch;
+}
+
+bool ExpertAdmm::device_copy_fits(const AdmmDeviceIterates& d) const {
+  return d.n == qp_.block_vars && d.m == qp_.block_rows;
 }
 
 AdmmIterate ExpertAdmm::leading_blocks(const AdmmIterate& it, int blocks) const {
-  const std::size_t nh = std::size_t(blocks) * qp_.block_vars;
-  const std::size_t mh = std::size_t(blocks) * qp_.block_rows;
-  if (it.x.size() < nh || (it.z.size() < mh && !it.device))
-    throw Error("expert: a warm start of " + std::to_string(it.x.size() / qp_.block_vars) +
+  const std::size_t n = qp_.block_vars, m = qp_.block_rows;
+  const std::size_t nh = blocks * n, mh = blocks * m;
+  // A start from another QP (other devices, another number of inverter facets) would be
+  // read with this one's layout.
+  const bool host_fits =
+      it.x.size() % n == 0 && it.z.size() == it.x.size() / n * m && it.y.size() == it.z.size();
+  const bool device_fits = it.z.empty() && it.y.empty() && it.device &&
+                           device_copy_fits(*it.device) && it.x.size() % n == 0 &&
+                           it.x.size() / n <= std::size_t(it.device->blocks);
+  if (!host_fits && !device_fits)
+    throw Error("expert: a warm start (" + std::to_string(it.x.size()) + " x, " +
+                std::to_string(it.z.size()) + " z values" + (it.device ? ", on the device" : "") +
+                ") is not an iterate of this QP (" + std::to_string(n) + " variables and " +
+                std::to_string(m) + " rows per block)");
+  if (it.x.size() < nh)
+    throw Error("expert: a warm start of " + std::to_string(it.x.size() / n) +
                 " blocks cannot start a horizon of " + std::to_string(blocks));
   AdmmIterate out;
   out.x.assign(it.x.begin(), it.x.begin() + nh);
-  if (it.z.size() >= mh && it.y.size() >= mh) {
+  if (host_fits) {
     out.z.assign(it.z.begin(), it.z.begin() + mh);
     out.y.assign(it.y.begin(), it.y.begin() + mh);
   } else {  // on the device: the lane's leading elements are the leading blocks
@@ -389,26 +409,24 @@ double ExpertAdmm::store_lane(int blocks, const AdmmSharedBounds& shared, double
 void fetch_iterate_duals(AdmmIterate& it) {
   if (!it.device || !it.z.empty() || it.device_lane < 0) return;
   const AdmmDeviceIterates& d = *it.device;
-  const std::size_t B = d.batch, lane_n = d.x.size() / B, lane_m = d.z.size() / B;
-  const std::size_t n = lane_n / d.blocks, m = lane_m / d.blocks;
-  const std::size_t blocks = it.x.size() / n, mh = blocks * m;
-  if (it.x.size() != blocks * n || blocks > std::size_t(d.blocks))
-    throw Error("expert: an iterate's x does not match its device copy");
-  {
-    std::lock_guard<std::mutex> lock(d.host_mutex);
-    if (d.host_z.empty()) {
-      d.host_z.resize(d.z.size());
-      d.host_y.resize(d.y.size());
-      d.z.copy_to_host(d.host_z.data(), d.z.size());
-      d.y.copy_to_host(d.host_y.data(), d.y.size());
-    }
-  }
-  it.z.resize(mh);
-  it.y.resize(mh);
-  for (std::size_t i = 0; i < mh; ++i) {
-    it.z[i] = d.host_z[i * B + it.device_lane];
-    it.y[i] = d.host_y[i * B + it.device_lane];
-  }
+  const std::size_t blocks = it.x.size() / d.n;
+  if (it.x.size() != blocks * d.n || blocks > std::size_t(d.blocks) || it.device_lane >= d.batch)
+    throw Error("expert: an iterate's x (" + std::to_string(it.x.size()) +
+                " values) does not match its device copy (" + std::to_string(d.blocks) +
+                " blocks of " + std::to_string(d.n) + ")");
+#if defined(P2P_HAVE_CUDA)
+  // The lane's leading mh elements, gathered on the device (one lane of a batch is strided).
+  const std::size_t mh = blocks * d.m;
+  DeviceBuffer<double> lane(Backend::kCuda, std::max<std::size_t>(2 * mh, 1));
+  detail::cuda_strided_gather(d.z.data() + it.device_lane, d.batch, int(mh), lane.data());
+  detail::cuda_strided_gather(d.y.data() + it.device_lane, d.batch, int(mh), lane.data() + mh);
+  std::vector<double> host(2 * mh);
+  lane.copy_to_host(host.data(), host.size());
+  it.z.assign(host.begin(), host.begin() + mh);
+  it.y.assign(host.begin() + mh, host.end());
+#else
+  throw Error("expert: an iterate on the device in a build without the CUDA backend");
+#endif
 }
 
 namespace detail {

@@ -217,6 +217,8 @@ std::vector<AdmmInfo> solve_on_device(const ExpertAdmm& admm, AdmmCudaState& sta
     if (hb > 0) {
       staged.blocks = blocks;
       staged.batch = hb;
+      staged.n = admm.qp().block_vars;
+      staged.m = admm.qp().block_rows;
       auto stage = [&](DeviceBuffer<double>& dst, int len, std::vector<double> AdmmIterate::*v) {
         std::vector<double> h(std::size_t(len) * hb);
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -350,6 +352,8 @@ std::vector<AdmmInfo> solve_on_device(const ExpertAdmm& admm, AdmmCudaState& sta
     auto out = std::make_shared<AdmmDeviceIterates>();
     out->blocks = blocks;
     out->batch = B;
+    out->n = admm.qp().block_vars;
+    out->m = admm.qp().block_rows;
     out->x = DeviceBuffer<double>(cuda, nb);
     out->z = DeviceBuffer<double>(cuda, mb);
     out->y = DeviceBuffer<double>(cuda, mb);
@@ -362,18 +366,18 @@ std::vector<AdmmInfo> solve_on_device(const ExpertAdmm& admm, AdmmCudaState& sta
     cuda_transpose(out->x.data(), ax.data(), nh, B);
     ax.copy_to_host(h_x.data(), h_x.size());
     std::shared_ptr<const AdmmDeviceIterates> shared_out = std::move(out);
-    for (int e = 0; e < B; ++e) {  // allocations outside the parallel region (may throw)
-      AdmmIterate& it = iterates[e];
-      it.x.resize(nh);
-      it.z.clear();
-      it.y.clear();
-      it.device = shared_out;
-      it.device_lane = e;
-    }
+    // Allocations first, outside the parallel region (they may throw): an iterate refers to
+    // the new copy only once its x is the copy's.
+    for (int e = 0; e < B; ++e) iterates[e].x.resize(nh);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int e = 0; e < B; ++e) {
-      std::copy_n(h_x.data() + std::size_t(e) * nh, nh, iterates[e].x.data());
-      info[e].objective_cny = admm.objective(blocks, iterates[e].x.data());
+      AdmmIterate& it = iterates[e];
+      std::copy_n(h_x.data() + std::size_t(e) * nh, nh, it.x.data());
+      it.z = std::vector<double>();  // released (moves do not throw)
+      it.y = std::vector<double>();
+      it.device = shared_out;  // (shared_ptr copies from many threads: atomic counts)
+      it.device_lane = e;
+      info[e].objective_cny = admm.objective(blocks, it.x.data());
     }
   }
   return info;

@@ -256,13 +256,18 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
         relinearized[i] = plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
                           round < settings_.dso_rounds && plan.info.status == SolveStatus::kSolved;
       }
+      // Re-linearize: shift each offset by the AC error of the linear model at this point. A
+      // plan without offsets of its own was made with the day's linear ones: they are filled
+      // in first, outside the parallel region (an allocation may throw).
+      for (int i = 0; i < plans_in; ++i) {
+        ExpertPlan& plan = plans[checked[first + i]];
+        if (relinearized[i] && plan.data.v_offset_pu.empty())
+          plan.data.v_offset_pu = linear_voltage_offsets(spec_, qp, plan.data.day);
+      }
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
       for (int i = 0; i < plans_in; ++i) {
         if (!relinearized[i]) continue;
         ExpertPlan& plan = plans[checked[first + i]];
-        // Re-linearize: shift each offset by the AC error of the linear model at this point
-        // (a plan without offsets of its own was made with the day's linear ones).
-        if (plan.data.v_offset_pu.empty())
-          plan.data.v_offset_pu = linear_voltage_offsets(spec_, qp, plan.data.day);
         for (int k = 0; k < H; ++k) {
           const int t = qp.step_of_block(k);
           const std::size_t env = std::size_t(i) * H + k;
@@ -276,8 +281,9 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
           }
         }
         plan.dso_rounds = round + 1;
-        redo.push_back(checked[first + i]);
       }
+      for (int i = 0; i < plans_in; ++i)
+        if (relinearized[i]) redo.push_back(checked[first + i]);
     }
     if (redo.empty()) return;
     // Re-solve the plans that were re-linearized, warm-started.

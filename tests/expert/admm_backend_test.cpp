@@ -279,9 +279,15 @@ TEST(ExpertAdmm, TheLeadingBlocksOfAnIterateStartAShorterHorizon) {
   EXPECT_FALSE(admm.warm_start_fits(3, lead));
   test::expect_mentions(test::error_of([&] { (void)admm.leading_blocks(it, 4); }),
                         {"warm start of 3 blocks cannot start a horizon of 4"});
-  AdmmIterate copy = lead;  // host duals: nothing to fetch
-  fetch_iterate_duals(copy);
-  EXPECT_EQ(copy.z, lead.z);
+  AdmmIterate other = it;  // rows of another QP
+  other.z.pop_back();
+  other.y.pop_back();
+  test::expect_mentions(test::error_of([&] { (void)admm.leading_blocks(other, 2); }),
+                        {"is not an iterate of this QP"});
+}
+
+TEST(ExpertAdmm, AWarmStartFromAnotherQpIsAnError) {
+  test::expect_warm_start_from_another_qp_is_an_error(Backend::kCpu);
 }
 
 TEST(ExpertAdmm, RhoLevelsFollowOsqpsRuleAndShareTheirFactorization) {
@@ -359,6 +365,7 @@ TEST(ExpertAdmmCuda, TakesTheCpuDecisionsAndReturnsItsPlans) {
   test::expect_cuda_plans_equal_cpu_plans(30, false);   // every env still runs at the limit
   test::expect_cuda_solves_equal_cpu_solves_on_bound_cases(false);
   test::expect_cuda_dso_round_equal_cpu(false);
+  test::expect_warm_start_from_another_qp_is_an_error(Backend::kCuda);
 #if defined(P2P_HAVE_CUDA)
   test::expect_device_bounds_equal_host_bounds();
 #endif

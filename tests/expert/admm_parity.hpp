@@ -65,14 +65,19 @@ inline void expect_cuda_plans_equal_cpu_plans(int max_iterations, bool bitwise) 
   }
   const std::vector<ExpertPlan> wa = cpu.plan(envs, &a), wb = gpu.plan(envs, &b);
   const std::vector<ExpertPlan> wb_from_cpu = gpu.plan(envs, &a), wa_from_gpu = cpu.plan(envs, &b);
+  // Re-plans from step 84 start from the leading 12 of the plans' 24 blocks.
+  std::vector<ExpertEnvData> later = envs;
+  for (ExpertEnvData& d : later) d.t0 = 84;
+  const std::vector<ExpertPlan> la = cpu.plan(later, &a), lb = gpu.plan(later, &b);
   const std::vector<std::pair<const std::vector<ExpertPlan>*, std::string>> cases = {
       {&b, "cold"},
       {&wb, "warm"},
       {&wb_from_cpu, "CUDA warm from the CPU plans"},
-      {&wa_from_gpu, "CPU warm from the CUDA plans"}};
+      {&wa_from_gpu, "CPU warm from the CUDA plans"},
+      {&lb, "re-planned from step 84"}};
   for (const auto& [solved, what] : cases) {
     const bool warm = solved != &b;
-    const std::vector<ExpertPlan>& p = warm ? wa : a;
+    const std::vector<ExpertPlan>& p = solved == &lb ? la : warm ? wa : a;
     const std::vector<ExpertPlan>& q = *solved;
     for (std::size_t e = 0; e < envs.size(); ++e) {
       SCOPED_TRACE("max_iterations " + std::to_string(max_iterations) + ", env " +
@@ -83,7 +88,9 @@ inline void expect_cuda_plans_equal_cpu_plans(int max_iterations, bool bitwise) 
       if (bitwise) {
         EXPECT_EQ(p[e].objective_cny, q[e].objective_cny);
         EXPECT_EQ(p[e].iterate.x, q[e].iterate.x);
-        EXPECT_EQ(p[e].iterate.y, host_iterate(q[e].iterate).y);
+        const AdmmIterate hq = host_iterate(q[e].iterate);
+        EXPECT_EQ(p[e].iterate.z, hq.z);
+        EXPECT_EQ(p[e].iterate.y, hq.y);
         continue;
       }
       EXPECT_NEAR(p[e].objective_cny, q[e].objective_cny, 1e-9 * std::abs(p[e].objective_cny));
@@ -117,6 +124,7 @@ inline void expect_cuda_dso_round_equal_cpu(bool bitwise) {
     EXPECT_EQ(a[e].info.iterations, b[e].info.iterations);
     EXPECT_EQ(a[e].data.v_offset_pu.empty(), b[e].data.v_offset_pu.empty());
     if (bitwise) {
+      EXPECT_EQ(a[e].data.v_offset_pu, b[e].data.v_offset_pu);  // the re-linearized offsets
       EXPECT_EQ(a[e].objective_cny, b[e].objective_cny);
       EXPECT_EQ(a[e].iterate.x, b[e].iterate.x);
       EXPECT_EQ(a[e].ac_violation_pu, b[e].ac_violation_pu);
@@ -124,6 +132,29 @@ inline void expect_cuda_dso_round_equal_cpu(bool bitwise) {
       EXPECT_NEAR(a[e].objective_cny, b[e].objective_cny, 1e-9 * std::abs(a[e].objective_cny));
     }
   }
+}
+
+/// A warm start from the plans of another QP (8 inverter facets instead of 16: the same
+/// variables, other rows) is an error that says so, on `backend` (CUDA: the plans' z and y are
+/// on the device), not a start read with the wrong layout.
+inline void expect_warm_start_from_another_qp_is_an_error(Backend backend) {
+  ExpertSettings s16 = resolve_expert_config(Config::defaults());
+  s16.admm.backend = backend;
+  ExpertSettings s8 = s16;
+  s8.inverter_facets = 8;
+  const Expert e16(default_env_spec(), s16, default_cpu_powerflow());
+  const Expert e8(default_env_spec(), s8, default_cpu_powerflow());
+  ASSERT_EQ(e16.qp().block_vars, e8.qp().block_vars);
+  ASSERT_NE(e16.qp().block_rows, e8.qp().block_rows);
+  const std::vector<ExpertEnvData> envs = expert_envs_from(e16, 90, 2);
+  const std::vector<ExpertPlan> plans = e16.plan(envs);
+  std::string error = "(no error)";
+  try {
+    (void)e8.plan(envs, &plans);
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  EXPECT_NE(error.find("is not an iterate of this QP"), std::string::npos) << error;
 }
 
 /// The bounds of `count` envs of the default spec from step 96 - blocks ([env][blocks * m_b]).

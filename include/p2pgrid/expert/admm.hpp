@@ -91,15 +91,15 @@ struct AdmmSharedBounds {
 /// it; host copies of z and y are made only on demand (fetch_iterate_duals).
 struct AdmmDeviceIterates {
   int blocks = 0, batch = 0;
+  int n = 0, m = 0;              // n_b and m_b of the QP they solve
   DeviceBuffer<double> x, z, y;  // [blocks * n_b, batch], [blocks * m_b, batch] x 2
-  mutable std::mutex host_mutex;
-  mutable std::vector<double> host_z, host_y;  // whole copies, made by the first fetch
 };
 
 /// Iterates of one env in unscaled units: x [H * n_b], z and y [H * m_b], and the rho level its
 /// group had when it terminated (a warm start resumes there: rho is part of the state).
 /// After a CUDA solve z and y stay on the device, as lane `device_lane` of `device` (its
-/// leading H * m_b elements), and are empty here; x is on both.
+/// leading H * m_b elements), and are empty here; x is on both, and a CUDA warm start reads the
+/// device's (reset `device` after changing x here).
 struct AdmmIterate {
   std::vector<double> x, z, y;
   int rho_level = 0;
@@ -177,6 +177,8 @@ class ExpertAdmm {
   /// The leading `blocks` blocks of `it` (x, and z and y on the host or a reference to them on
   /// the device): a start for the horizon of the last `blocks` steps.
   AdmmIterate leading_blocks(const AdmmIterate& it, int blocks) const;
+  /// True if a device copy holds iterates of this QP (the same n_b and m_b).
+  bool device_copy_fits(const AdmmDeviceIterates& d) const;
   /// Writes one env's scaled bounds of the rows `shared` leaves to the lanes
   /// ([blocks * shared.lane_rows]) into lane accessors.
   void lane_bounds(int blocks, const AdmmSharedBounds& shared, const std::vector<double>& l,
