@@ -56,6 +56,8 @@ case "$action" in
       done
       benches+=("env --batch 4096")
       for b in 256 1024 4096; do benches+=("expert --batch $b --repetitions 2 --set bench.warmup=0"); done
+      # Warm-started from the plans of the day before, left on the device (AdmmDeviceIterates).
+      benches+=("expert --batch 4096 --repetitions 2 --set bench.warmup=0 --set bench.expert_warm_start=true")
     fi
     rows=()
     for args in "${benches[@]}"; do
