@@ -99,7 +99,7 @@ std::vector<ExpertPlan> Expert::plan(std::vector<ExpertEnvData> envs,
   std::exception_ptr error;
 #pragma omp parallel for schedule(static) num_threads(cpu_threads(settings_.admm.threads))
   for (int e = 0; e < count; ++e) try {
-      check_expert_env_data(spec_, qp, envs[e]);
+      check_expert_env_data(spec_, qp, envs[e], e);
       // Blocks are in reverse time: the steps still ahead are the leading blocks of a plan made
       // earlier, for the same day (a re-plan) or for another one (the same steps of the env's
       // previous day: a good guess too, as days resemble each other).

@@ -2,12 +2,11 @@
 // Equation numbers: Lou et al. 2025, section II.
 #include "p2pgrid/expert/expert_qp.hpp"
 
-#include "p2pgrid/expert/expert_bounds.hpp"
-
 #include <cmath>
 #include <string>
 
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/expert/expert_bounds.hpp"
 #include "p2pgrid/powerflow/powerflow.hpp"
 
 namespace p2pgrid {
@@ -552,20 +551,35 @@ ExpertBoundsView ExpertBoundsTables::view() const {
   return v;
 }
 
-void check_expert_env_data(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data) {
+void check_expert_env_data(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data,
+                           int env) {
+  const std::string who = env >= 0 ? "expert: env " + std::to_string(env) + ": " : "expert: ";
   const int nbus = spec.network.num_buses();
-  if (data.t0 < 0 || data.t0 >= qp.steps) throw Error("expert: t0 out of range");
+  if (data.t0 < 0 || data.t0 >= qp.steps)
+    throw Error(who + "t0 out of range: " + std::to_string(data.t0) + " (expected 0 to " +
+                std::to_string(qp.steps - 1) + ")");
   if (data.day < 0 || data.day >= spec.profiles.num_days)
-    throw Error("expert: day " + std::to_string(data.day) + " is not in the profiles' [0, " +
+    throw Error(who + "day " + std::to_string(data.day) + " is not in the profiles' [0, " +
                 std::to_string(spec.profiles.num_days) + ")");
   const std::size_t units = spec.units.size();
   if (data.unit_p_prev_kw.size() != units || data.unit_soc_kwh.size() != units)
-    throw Error("expert: env state needs unit_p_prev_kw and unit_soc_kwh for all " +
+    throw Error(who + "env state needs unit_p_prev_kw and unit_soc_kwh for all " +
                 std::to_string(units) + " units");
   if (!data.v_offset_pu.empty() && data.v_offset_pu.size() != std::size_t(qp.steps) * nbus)
-    throw Error("expert: v_offset_pu needs [" + std::to_string(qp.steps) + " steps, " +
+    throw Error(who + "v_offset_pu needs [" + std::to_string(qp.steps) + " steps, " +
                 std::to_string(nbus) + " buses] values (linear_voltage_offsets) or none (the " +
                 "day's linear offsets), has " + std::to_string(data.v_offset_pu.size()));
+  // A NaN or infinite state would make every bound it reaches NaN, and the solve run to its
+  // iteration limit: an error that names it instead.
+  auto finite = [&](const std::vector<double>& v, const char* name) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        throw Error(who + name + "[" + std::to_string(i) + "] is " + std::to_string(v[i]) +
+                    " (expected a finite value)");
+  };
+  finite(data.unit_p_prev_kw, "unit_p_prev_kw");
+  finite(data.unit_soc_kwh, "unit_soc_kwh");
+  finite(data.v_offset_pu, "v_offset_pu");
 }
 
 void expert_bounds(const ExpertBoundsView& tables, const ExpertQp& qp, const ExpertEnvData& data,
@@ -573,7 +587,8 @@ void expert_bounds(const ExpertBoundsView& tables, const ExpertQp& qp, const Exp
   const int H = qp.steps - data.t0;
   l.assign(std::size_t(H) * qp.block_rows, 0.0);
   u.assign(l.size(), 0.0);
-  expert_env_bounds(tables, H, data.day, data.v_offset_pu.empty() ? nullptr : data.v_offset_pu.data(),
+  expert_env_bounds(tables, H, data.day,
+                    data.v_offset_pu.empty() ? nullptr : data.v_offset_pu.data(),
                     data.unit_p_prev_kw.data(), data.unit_soc_kwh.data(),
                     Strided<double>{l.data(), 1}, Strided<double>{u.data(), 1});
 }

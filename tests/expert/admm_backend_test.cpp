@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -154,6 +155,16 @@ TEST(ExpertAdmm, BoundsOfIncompleteEnvDataAreErrorsThatNameWhatIsMissing) {
   bad = good;
   bad.day = expert.spec().profiles.num_days;
   EXPECT_NE(error_for(bad).find("is not in the profiles"), std::string::npos);
+  // A NaN state or offset is named, with the env, by the plan (not solved to the limit).
+  bad = good;
+  bad.unit_soc_kwh[2] = std::nan("");
+  std::vector<ExpertEnvData> envs = {good, bad};
+  test::expect_mentions(test::error_of([&] { (void)expert.plan(envs); }),
+                        {"env 1", "unit_soc_kwh[2]", "expected a finite value"});
+  envs[1] = good;
+  envs[1].v_offset_pu[7] = std::numeric_limits<double>::infinity();
+  test::expect_mentions(test::error_of([&] { (void)expert.plan(envs); }),
+                        {"env 1", "v_offset_pu[7]", "inf"});
 }
 
 TEST(ExpertAdmm, BoundsEqualInEveryEnvAndStepAreReadFromOneTable) {

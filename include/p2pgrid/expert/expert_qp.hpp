@@ -137,8 +137,10 @@ struct ExpertEnvData {
 /// loads at step t of `day`.
 std::vector<double> linear_voltage_offsets(const EnvSpec& spec, const ExpertQp& qp, int day);
 
-/// Throws p2pgrid::Error naming what is missing or out of range in an env's data.
-void check_expert_env_data(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data);
+/// Throws p2pgrid::Error naming what is missing, out of range or not finite in an env's data
+/// (and the env, if env >= 0).
+void check_expert_env_data(const EnvSpec& spec, const ExpertQp& qp, const ExpertEnvData& data,
+                           int env = -1);
 
 /// Bounds l, u of the problem from data.t0 (leading H = 96 - t0 blocks), [H * m_b] each
 /// (expert_bounds.hpp); the data is checked first.
