@@ -87,11 +87,22 @@ struct AdmmCudaState {
 
 namespace {
 
-/// A solve's bounds as the kernels read them: the table of the rows every env shares and, on
-/// the device, the lanes' own rows lo, hi [blocks * lane_rows, B] (scaled).
+/// A solve's bounds as the kernels read them: the split into the table of the rows every env
+/// shares and the lanes' own rows (host and device copies of the table), and on the device the
+/// lanes' rows lo, hi [blocks * lane_rows, B] (scaled).
 struct LaneBounds {
   AdmmSharedBounds shared;
-  DeviceBuffer<double> lo, hi;
+  DeviceBuffer<int> slot;
+  DeviceBuffer<double> table_lo, table_hi, lo, hi;
+  /// The view of AdmmRowsView::bounds (device pointers).
+  AdmmBoundsView view() const {
+    return AdmmBoundsView{shared.lane_rows, slot.data(), table_lo.data(), table_hi.data()};
+  }
+  void upload_table() {
+    slot = upload(shared.slot);
+    table_lo = upload(shared.lo);
+    table_hi = upload(shared.hi);
+  }
 };
 
 /// From host bounds ([env][blocks * m], unscaled): split on the host, the lanes' rows staged
@@ -103,6 +114,7 @@ LaneBounds lane_bounds_from_host(const ExpertAdmm& admm, int blocks,
   const int B = static_cast<int>(l.size());
   LaneBounds b;
   b.shared = admm.share_bounds(blocks, l, u);
+  b.upload_table();
   const int lh = blocks * b.shared.lane_rows;
   const std::size_t lb = std::max<std::size_t>(std::size_t(lh) * B, 1);
   b.lo = DeviceBuffer<double>(Backend::kCuda, lb);
@@ -145,13 +157,12 @@ LaneBounds lane_bounds_from_device(const ExpertAdmm& admm, const AdmmRowsView& d
   for (int r = 0; r < m; ++r) same[r] = B > 0 && h_differs[r] == 0;
   LaneBounds b;
   b.shared = admm.shared_bounds(same, h_first.data(), h_first.data() + m);
+  b.upload_table();
   const std::size_t lb = std::max<std::size_t>(std::size_t(blocks) * b.shared.lane_rows * B, 1);
   b.lo = DeviceBuffer<double>(cuda, lb);
   b.hi = DeviceBuffer<double>(cuda, lb);
-  const DeviceBuffer<int> d_slot = upload(b.shared.slot);
   AdmmRowsView rows = device_rows;
-  rows.bounds.lane_rows = b.shared.lane_rows;
-  rows.bounds.slot = d_slot.data();
+  rows.bounds = b.view();
   cuda_admm_lane_bounds(rows, B, blocks, kInfinity, d.l.data(), d.u.data(), b.lo.data(),
                         b.hi.data());
   backend_synchronize(cuda);
@@ -171,12 +182,8 @@ std::vector<AdmmInfo> solve_on_device(const ExpertAdmm& admm, AdmmCudaState& sta
   const int threads = cpu_threads(s.threads);
   const auto cuda = Backend::kCuda;
   // The bounds every env shares are one table; the lanes hold the rest.
-  const AdmmSharedBounds& shared = bounds.shared;
-  const DeviceBuffer<int> d_slot = upload(shared.slot);
-  const DeviceBuffer<double> d_shared_lo = upload(shared.lo), d_shared_hi = upload(shared.hi);
   AdmmRowsView rows = state.rows;
-  rows.bounds =
-      AdmmBoundsView{shared.lane_rows, d_slot.data(), d_shared_lo.data(), d_shared_hi.data()};
+  rows.bounds = bounds.view();
   const std::size_t nb = std::size_t(nh) * B, mb = std::size_t(mh) * B;
   // ax [blocks * m, B] doubles as the staging buffer of the transposes (sized for all).
   DeviceBuffer<double> x(cuda, nb), xt(cuda, nb), rhs(cuda, nb), atdy(cuda, nb), w(cuda, mb),
