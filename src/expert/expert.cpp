@@ -154,6 +154,8 @@ std::vector<AdmmInfo> Expert::solve(const std::vector<ExpertEnvData>& envs,
   };
 #if defined(P2P_HAVE_CUDA)
   if (settings_.admm.backend == Backend::kCuda) {  // bounds where the solve runs
+    if (!cuda_device_available())
+      throw Error("backend 'cuda': " + cuda_device_description() + "; use --backend cpu");
     AdmmDeviceBounds bounds;
     {
       std::lock_guard<std::mutex> lock(cuda_mutex_);

@@ -367,6 +367,7 @@ TEST(ExpertAdmm, TheCudaBackendIsAnErrorWhereThereIsNone) {
       test::error_of([&] { expert.plan(test::expert_envs_from(expert, 90, 1)); });
   EXPECT_NE(msg, "(no error)");
   if (!built_with_cuda()) EXPECT_NE(msg.find("without the CUDA backend"), std::string::npos) << msg;
+  if (built_with_cuda()) EXPECT_NE(msg.find("backend 'cuda': "), std::string::npos) << msg;
 }
 
 TEST(ExpertAdmmCuda, TakesTheCpuDecisionsAndReturnsItsPlans) {
