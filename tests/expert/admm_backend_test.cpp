@@ -297,6 +297,40 @@ TEST(ExpertAdmm, TheLeadingBlocksOfAnIterateStartAShorterHorizon) {
                         {"is not an iterate of this QP"});
 }
 
+TEST(ExpertAdmm, DeviceBoundsAndDeviceIteratesThatDoNotFitAreErrors) {
+  const ExpertSettings s = settings_on(Backend::kCpu, true);
+  const Expert expert(test::default_env_spec(), s, test::default_cpu_powerflow());
+  const ExpertAdmm admm(expert.qp(), s.admm);
+  const std::size_t m = expert.qp().block_rows;
+  std::vector<AdmmIterate> iterates;
+  AdmmDeviceBounds wrong_size;  // 2 envs of 3 blocks need 6 m values each
+  wrong_size.batch = 2;
+  wrong_size.l = DeviceBuffer<double>(Backend::kCpu, 5 * m);
+  wrong_size.u = DeviceBuffer<double>(Backend::kCpu, 6 * m);
+  test::expect_mentions(
+      test::error_of([&] { (void)admm.solve(3, std::move(wrong_size), iterates); }),
+      {"device bounds of 2 envs have the wrong size"});
+  AdmmDeviceBounds on_host;
+  on_host.batch = 2;
+  on_host.l = DeviceBuffer<double>(Backend::kCpu, 6 * m);
+  on_host.u = DeviceBuffer<double>(Backend::kCpu, 6 * m);
+  test::expect_mentions(test::error_of([&] { (void)admm.solve(3, std::move(on_host), iterates); }),
+                        {"bounds on the device need the CUDA backend"});
+  // An iterate whose x (3 blocks) does not match the device copy it refers to (2 blocks).
+  auto copy = std::make_shared<AdmmDeviceIterates>();
+  copy->blocks = 2;
+  copy->batch = 1;
+  copy->n = expert.qp().block_vars;
+  copy->m = expert.qp().block_rows;
+  AdmmIterate it;
+  it.x.assign(3 * copy->n, 0.0);
+  it.device = copy;
+  it.device_lane = 0;
+  test::expect_mentions(
+      test::error_of([&] { fetch_iterate_duals(it); }),
+      {"does not match its device copy", "2 blocks of " + std::to_string(copy->n)});
+}
+
 TEST(ExpertAdmm, AWarmStartFromAnotherQpIsAnError) {
   test::expect_warm_start_from_another_qp_is_an_error(Backend::kCpu);
 }
