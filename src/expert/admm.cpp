@@ -522,7 +522,16 @@ std::vector<AdmmInfo> ExpertAdmm::solve_cpu(int blocks, const std::vector<std::v
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
   for (int c = 0; c < chunks; ++c) try {
       const int first = c * chunk;
-      solve_lanes(blocks, first, std::min(chunk, count - first), shared, l, u, iterates, info);
+      const int envs = std::min(chunk, count - first);
+      // A chunk of fewer envs than kAdmmGroup (a DSO re-solve of a few plans, a batch's last
+      // chunk) takes a narrower group: the same decisions and arithmetic lane by lane, for a
+      // fraction of the work.
+      if (envs == 1)
+        solve_lanes<1>(blocks, first, envs, shared, l, u, iterates, info);
+      else if (envs <= 4)
+        solve_lanes<4>(blocks, first, envs, shared, l, u, iterates, info);
+      else
+        solve_lanes<kAdmmGroup>(blocks, first, envs, shared, l, u, iterates, info);
     } catch (...) {
 #pragma omp critical(p2pgrid_admm_error)
       if (!error) error = std::current_exception();
@@ -544,55 +553,59 @@ namespace {
 #define P2P_ISA_CLONES
 #endif
 
-using GroupPack = LanePack<kAdmmGroup>;
-
+template <int G>
 P2P_ISA_CLONES void group_iteration(const AdmmRowsView& rows, const FactorView& f, int blocks,
-                                    double rho_scale, double sigma, double alpha, GroupPack* x,
-                                    GroupPack* xt, GroupPack* w, GroupPack* lo, GroupPack* hi,
-                                    GroupPack* w_prev, GroupPack* rhs, GroupPack* tree,
-                                    bool save_w) {
+                                    double rho_scale, double sigma, double alpha, LanePack<G>* x,
+                                    LanePack<G>* xt, LanePack<G>* w, LanePack<G>* lo,
+                                    LanePack<G>* hi, LanePack<G>* w_prev, LanePack<G>* rhs,
+                                    LanePack<G>* tree, bool save_w) {
   admm_iteration(rows, f, blocks, rho_scale, sigma, alpha, x, xt, w, lo, hi, w_prev, rhs, tree,
                  save_w);
 }
 
+template <int G>
 P2P_ISA_CLONES void group_rhs(const AdmmRowsView& rows, int blocks, double rho_scale, double sigma,
-                              double w_scale, GroupPack* x, GroupPack* w, GroupPack* lo,
-                              GroupPack* hi, GroupPack* rhs, GroupPack* tree) {
+                              double w_scale, LanePack<G>* x, LanePack<G>* w, LanePack<G>* lo,
+                              LanePack<G>* hi, LanePack<G>* rhs, LanePack<G>* tree) {
   admm_rhs(rows, blocks, rho_scale, sigma, w_scale, x, w, lo, hi, rhs, tree);
 }
 
+template <int G>
 P2P_ISA_CLONES void group_check_products(const AdmmRowsView& rows, int blocks, double rho_scale,
-                                         GroupPack* x, GroupPack* w, GroupPack* w_prev,
-                                         GroupPack* lo, GroupPack* hi, GroupPack* ax,
-                                         GroupPack* aty, GroupPack* atdy, GroupPack* tree) {
+                                         LanePack<G>* x, LanePack<G>* w, LanePack<G>* w_prev,
+                                         LanePack<G>* lo, LanePack<G>* hi, LanePack<G>* ax,
+                                         LanePack<G>* aty, LanePack<G>* atdy, LanePack<G>* tree) {
   admm_check_products(rows, blocks, rho_scale, x, w, w_prev, lo, hi, ax, aty, atdy, tree);
 }
 
-using GroupPackF = LanePackF<kAdmmGroup>;
-
-P2P_ISA_CLONES void group_anderson_record(int len, int memory, int slot, GroupPack* w,
-                                          GroupPack* hist, GroupPackF* histf,
-                                          AndersonSums<GroupPack>& sums) {
+template <int G>
+P2P_ISA_CLONES void group_anderson_record(int len, int memory, int slot, LanePack<G>* w,
+                                          LanePack<G>* hist, LanePackF<G>* histf,
+                                          AndersonSums<LanePack<G>>& sums) {
   anderson_record(len, memory, slot, w, hist, histf, sums);
 }
 
-P2P_ISA_CLONES void group_anderson_step(int len, int memory, int slot, const GroupPack* gamma,
-                                        const bool* use, const GroupPack& revert, GroupPack* w,
-                                        GroupPack* hist, GroupPackF* histf) {
+template <int G>
+P2P_ISA_CLONES void group_anderson_step(int len, int memory, int slot, const LanePack<G>* gamma,
+                                        const bool* use, const LanePack<G>& revert, LanePack<G>* w,
+                                        LanePack<G>* hist, LanePackF<G>* histf) {
   anderson_step(len, memory, slot, gamma, use, revert, w, hist, histf);
 }
 
 /// The statistics of every lane of the group in one pass over its vectors.
+template <int G>
 P2P_ISA_CLONES void group_lane_stats(const AdmmRowsView& rows, int blocks, double rho_scale,
-                                     const GroupPack* x, const GroupPack* w,
-                                     const GroupPack* w_prev, const GroupPack* lo,
-                                     const GroupPack* hi, const GroupPack* ax, const GroupPack* aty,
-                                     const GroupPack* atdy, AdmmLaneStats* stats) {
+                                     const LanePack<G>* x, const LanePack<G>* w,
+                                     const LanePack<G>* w_prev, const LanePack<G>* lo,
+                                     const LanePack<G>* hi, const LanePack<G>* ax,
+                                     const LanePack<G>* aty, const LanePack<G>* atdy,
+                                     AdmmLaneStats* stats) {
   admm_lane_stats(rows, blocks, rho_scale, kInfinity, x, w, w_prev, lo, hi, ax, aty, atdy, stats);
 }
 
 }  // namespace
 
+template <int G>
 void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedBounds& shared,
                              const std::vector<std::vector<double>>& bl,
                              const std::vector<std::vector<double>>& bu,
@@ -603,7 +616,6 @@ void ExpertAdmm::solve_lanes(int blocks, int first, int count, const AdmmSharedB
   const AdmmSettings& s = settings_;
   // The group always has G lanes (a compile-time width the compiler vectorizes); an empty lane
   // (env -1) repeats whatever it last held and is ignored.
-  constexpr int G = kAdmmGroup;
   using Pack = LanePack<G>;
   const std::size_t lh = std::max<std::size_t>(std::size_t(blocks) * shared.lane_rows, 1);
   std::vector<Pack> x(nh), xt(nh), w(mh), w_prev(mh), lo(lh), hi(lh), ax(mh), aty(nh), atdy(nh),

@@ -200,8 +200,9 @@ class ExpertAdmm {
   std::vector<AdmmInfo> solve_cpu(int blocks, const std::vector<std::vector<double>>& l,
                                   const std::vector<std::vector<double>>& u,
                                   std::vector<AdmmIterate>& iterates) const;
-  /// One chunk of envs [first, first + count) through one group of lanes: the first
-  /// kAdmmGroup envs, then the next each time a lane's env terminates.
+  /// One chunk of envs [first, first + count) through one group of G lanes: the first G envs,
+  /// then the next each time a lane's env terminates.
+  template <int G>
   void solve_lanes(int blocks, int first, int count, const AdmmSharedBounds& shared,
                    const std::vector<std::vector<double>>& bounds_l,
                    const std::vector<std::vector<double>>& bounds_u,

@@ -106,27 +106,32 @@ LanePackF<G> lane_narrow(const LanePack<G>& a) {
   return r;
 }
 #if defined(__GNUC__) && !defined(__clang__)
-// The CPU's groups (8 lanes) as whole vectors: g++ 12's SLP vectorizer at -O3 folds the element
-// loops' double(float(x)) round trip above away in the Anderson record, so a sum of f^2 came
-// out different from the CUDA thread's (tests/cuda_emulation caught it).
-typedef float LaneVec8f __attribute__((vector_size(32)));
-typedef double LaneVec8d __attribute__((vector_size(64)));
-inline LanePack<8> lane_widen(const LanePackF<8>& a) {
-  LaneVec8f f;
-  __builtin_memcpy(&f, a.v, sizeof f);
-  const LaneVec8d d = __builtin_convertvector(f, LaneVec8d);
-  LanePack<8> r;
-  __builtin_memcpy(r.v, &d, sizeof d);
-  return r;
-}
-inline LanePackF<8> lane_narrow(const LanePack<8>& a) {
-  LaneVec8d d;
-  __builtin_memcpy(&d, a.v, sizeof d);
-  const LaneVec8f f = __builtin_convertvector(d, LaneVec8f);
-  LanePackF<8> r;
-  __builtin_memcpy(r.v, &f, sizeof f);
-  return r;
-}
+// The CPU's groups (8 lanes, or 4 for a few envs) as whole vectors: g++ 12's SLP vectorizer at
+// -O3 folds the element loops' double(float(x)) round trip above away in the Anderson record,
+// so a sum of f^2 came out different from the CUDA thread's (tests/cuda_emulation caught it).
+// (__builtin_convertvector takes no vector type that depends on a template parameter.)
+#define P2P_LANE_CONVERSIONS(G)                                        \
+  typedef float LaneVec##G##f __attribute__((vector_size(4 * G)));     \
+  typedef double LaneVec##G##d __attribute__((vector_size(8 * G)));    \
+  inline LanePack<G> lane_widen(const LanePackF<G>& a) {               \
+    LaneVec##G##f f;                                                   \
+    __builtin_memcpy(&f, a.v, sizeof f);                               \
+    const LaneVec##G##d d = __builtin_convertvector(f, LaneVec##G##d); \
+    LanePack<G> r;                                                     \
+    __builtin_memcpy(r.v, &d, sizeof d);                               \
+    return r;                                                          \
+  }                                                                    \
+  inline LanePackF<G> lane_narrow(const LanePack<G>& a) {              \
+    LaneVec##G##d d;                                                   \
+    __builtin_memcpy(&d, a.v, sizeof d);                               \
+    const LaneVec##G##f f = __builtin_convertvector(d, LaneVec##G##f); \
+    LanePackF<G> r;                                                    \
+    __builtin_memcpy(r.v, &f, sizeof f);                               \
+    return r;                                                          \
+  }
+P2P_LANE_CONVERSIONS(8)
+P2P_LANE_CONVERSIONS(4)
+#undef P2P_LANE_CONVERSIONS
 #endif
 #endif
 P2P_HD double lane_widen(float a) { return a; }
