@@ -329,6 +329,11 @@ TEST(ExpertAdmm, DeviceBoundsAndDeviceIteratesThatDoNotFitAreErrors) {
   test::expect_mentions(
       test::error_of([&] { fetch_iterate_duals(it); }),
       {"does not match its device copy", "2 blocks of " + std::to_string(copy->n)});
+  if (!built_with_cuda()) {  // a device copy where there can be none
+    it.x.assign(2 * copy->n, 0.0);
+    test::expect_mentions(test::error_of([&] { fetch_iterate_duals(it); }),
+                          {"on the device in a build without the CUDA backend"});
+  }
 }
 
 TEST(ExpertAdmm, AWarmStartFromAnotherQpIsAnError) {
