@@ -140,6 +140,17 @@ json play_rollout(Config& cfg) {
   report["days"] = per_day;
   report["mean"] = day_metrics(mean.data());
   report["network"] = spec.network.name;
+  if (expert_policy) {  // what the expert's plans cost (all envs, all re-plans)
+    const ExpertPolicyStats& st = expert_policy->stats();
+    report["expert"] = {
+        {"plan_batches", st.batches},
+        {"plans", st.plans},
+        {"mean_iterations", st.plans > 0 ? double(st.iterations) / st.plans : 0.0},
+        {"max_iterations", st.max_iterations},
+        {"dso_resolved_plans", st.dso_resolved_plans},
+        {"dso_offsets_carried", st.offsets_carried},
+        {"plan_s", st.plan_s}};
+  }
   if (!trace_path.empty()) write_text_file_atomic(trace_path, trace.str());
   return report;
 }
@@ -175,6 +186,15 @@ int run_rollout(Invocation& inv) {
     };
     for (const json& d : per_day) row(std::to_string(d["day"].get<int>()), d);
     row("mean", report["mean"]);
+    if (report.contains("expert")) {
+      const json& x = report["expert"];
+      std::cout << std::setprecision(1) << "expert: " << x["plans"].get<long long>()
+                << " env plans (" << x["plan_batches"].get<int>() << " batches), "
+                << x["mean_iterations"].get<double>() << " ADMM iterations per plan (max "
+                << x["max_iterations"].get<int>() << "), "
+                << x["dso_resolved_plans"].get<long long>() << " re-solved by the DSO, "
+                << std::setprecision(2) << x["plan_s"].get<double>() << " s\n";
+    }
   }
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/rollout.json", report.dump(2) + "\n");

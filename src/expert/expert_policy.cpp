@@ -1,6 +1,9 @@
 // ExpertPolicy (see expert_policy.hpp).
 #include "p2pgrid/expert/expert_policy.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include "p2pgrid/core/error.hpp"
 
 namespace p2pgrid {
@@ -39,8 +42,26 @@ void ExpertPolicy::act() {
     }
     // Warm start from each env's last plan: the same day's (re-plan) or the day before's.
     const bool warm = plans_.size() == std::size_t(B);
+    // A re-plan of the same day starts from the offsets the DSO corrected for the last plan
+    // (empty when it corrected none: the day's linear ones). Without them the re-plan solves
+    // the linear model that plan broke the voltage limits with, and pays the same DSO round
+    // (an AC check and a re-solve of a few hundred iterations) again at every re-plan.
+    for (int e = 0; warm && e < B; ++e)
+      if (plans_[e].day == day[e] && !plans_[e].data.v_offset_pu.empty()) {
+        data[e].v_offset_pu = plans_[e].data.v_offset_pu;
+        ++stats_.offsets_carried;
+      }
+    const auto start = std::chrono::steady_clock::now();
     plans_ = expert_.plan(std::move(data), warm ? &plans_ : nullptr);
-    ++replans_;
+    stats_.plan_s +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++stats_.batches;
+    for (const ExpertPlan& p : plans_) {
+      ++stats_.plans;
+      stats_.iterations += p.info.iterations;
+      stats_.max_iterations = std::max(stats_.max_iterations, p.info.iterations);
+      stats_.dso_resolved_plans += p.dso_rounds > 0;
+    }
     std::vector<double> cost(B);
     for (int e = 0; e < B; ++e) cost[e] = plans_[e].objective_cny;
     cost_.copy_from_host(cost.data(), B);

@@ -170,6 +170,24 @@ TEST(Cli, RolloutTraceHasTheDocumentedColumnsAndOneRowPerAgentStep) {
   EXPECT_EQ(rows, 96 * 20);
 }
 
+TEST(Cli, ExpertRolloutReportsWhatItsPlansCost) {
+  // Re-solving every 48 steps: a plan at steps 0 and 48 of each day.
+  auto r = run_cli("rollout --policy expert --days 2 --json --set expert.resolve_every_steps=48");
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  const json& x = j["expert"];
+  EXPECT_EQ(x["plan_batches"], 2);
+  EXPECT_EQ(x["plans"], 4);
+  EXPECT_GT(x["mean_iterations"].get<double>(), 0.0);
+  EXPECT_GE(x["max_iterations"].get<int>(), x["mean_iterations"].get<double>());
+  EXPECT_GE(x["dso_resolved_plans"].get<int>(), 0);
+  EXPECT_GT(x["plan_s"].get<double>(), 0.0);
+  for (const json& d : j["days"]) EXPECT_GT(d["expert_objective_cny"].get<double>(), 0.0);
+  r = run_cli("rollout --policy zero --days 1 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(json::parse(r.out).contains("expert"));
+}
+
 TEST(Cli, BenchEnvReportsEnvAndAgentSteps) {
   const auto r = run_cli("bench env --batch 8 --steps 4 --repetitions 2 --set bench.warmup=0");
   ASSERT_EQ(r.status, 0) << r.err;

@@ -269,7 +269,7 @@ TEST(Expert, ReplayThroughTheEnvReproducesThePlan) {
     policy->act();
     return policy->actions();
   });
-  EXPECT_EQ(policy->replans(), 1);
+  EXPECT_EQ(policy->stats().batches, 1);
   std::mt19937_64 rng(17);
   std::vector<float> random;
   const Replay rnd = play_day(spec, days, [&](const EnvBatch& env) {
@@ -433,6 +433,49 @@ TEST(Expert, OnlyPlansThatBreakAVoltageLimitAreRelinearized) {
               "%d iterations in all, violation %.2e p.u.; day 307: %d iterations\n",
               linear[0].info.iterations, linear[0].ac_violation_pu, plans[0].dso_rounds,
               plans[0].info.iterations, plans[0].ac_violation_pu, plans[1].info.iterations);
+}
+
+TEST(Expert, AReplanOfTheSameDayStartsFromTheDsoCorrectedOffsets) {
+  // Day 305's plan from the day's start breaks a voltage limit in the AC check and is
+  // re-linearized (the test above). The policy's re-plan at step 48 solves the network model
+  // that plan was verified with, not the day's linear one again.
+  const int every = 48;
+  Config c = Config::defaults();
+  c.set("expert.resolve_every_steps=" + std::to_string(every));
+  const EnvSpec& spec = test::default_env_spec();
+  const Expert expert(spec, resolve_expert_config(c), test::default_cpu_powerflow());
+  EnvBatch env(spec, Backend::kCpu, 1, test::default_cpu_powerflow());
+  env.reset(3, {305});
+  ExpertPolicy policy(expert, env);
+  policy.act();
+  const ExpertPlan first = policy.plans()[0];
+  ASSERT_GE(first.dso_rounds, 1);
+  ASSERT_EQ(first.data.v_offset_pu.size(), std::size_t(kStepsPerDay) * spec.network.num_buses());
+  for (int t = 1; t <= every; ++t) {
+    env.step(policy.actions());
+    policy.act();
+  }
+  const ExpertPlan& replan = policy.plans()[0];
+  const ExpertPolicyStats& st = policy.stats();
+  ASSERT_EQ(st.batches, 2);
+  ASSERT_EQ(replan.t0, every);
+  EXPECT_EQ(st.offsets_carried, 1);
+  EXPECT_EQ(replan.info.status, SolveStatus::kSolved);
+  EXPECT_LE(replan.ac_violation_pu, expert.settings().dso_tolerance_pu);
+  // Verified without a further round, so the offsets are the first plan's to the bit (empty if
+  // the day's linear ones had been used).
+  EXPECT_EQ(replan.dso_rounds, 0);
+  EXPECT_EQ(replan.data.v_offset_pu, first.data.v_offset_pu);
+  // The policy's account of its plans.
+  EXPECT_EQ(st.plans, 2);
+  EXPECT_EQ(st.iterations, first.info.iterations + replan.info.iterations);
+  EXPECT_EQ(st.max_iterations, std::max(first.info.iterations, replan.info.iterations));
+  EXPECT_EQ(st.dso_resolved_plans, 1);
+  EXPECT_GT(st.plan_s, 0);
+  std::printf("[ dso ] day 305: plan at step 0 %d iterations (%d DSO rounds), re-plan at step %d "
+              "from the corrected offsets %d iterations, AC violation %.2e p.u.\n",
+              first.info.iterations, first.dso_rounds, every, replan.info.iterations,
+              replan.ac_violation_pu);
 }
 
 TEST(Expert, TheAcCheckInChunksGivesTheOneBatchPlans) {

@@ -2,7 +2,9 @@
 // every K steps in re-solve mode), warm-started from each env's last solved plan where that
 // covers the steps ahead (a re-plan; or the previous day's plan at a day start, in plan-once
 // mode), and writes the current step's expert actions to a buffer [B, A, kActionDim] on the
-// env's backend, with each plan's optimal cost [B] beside it.
+// env's backend, with each plan's optimal cost [B] beside it. A re-plan of the same day keeps
+// the voltage offsets the DSO corrected for the env's last plan (Expert::plan's AC check), so
+// the network model it solves with is the one that plan was verified with.
 #pragma once
 
 #include <vector>
@@ -12,6 +14,17 @@
 #include "p2pgrid/expert/expert.hpp"
 
 namespace p2pgrid {
+
+/// What the policy's plans have cost so far (the rollout's report).
+struct ExpertPolicyStats {
+  int batches = 0;                   // calls of Expert::plan (each plans every env)
+  long long plans = 0;               // env plans made
+  long long iterations = 0;          // their ADMM iterations, DSO re-solves included
+  int max_iterations = 0;            // of one plan
+  long long dso_resolved_plans = 0;  // plans the DSO re-linearized and re-solved
+  long long offsets_carried = 0;     // re-plans that started from the DSO's corrected offsets
+  double plan_s = 0;                 // wall time in Expert::plan (seconds)
+};
 
 class ExpertPolicy {
  public:
@@ -24,7 +37,7 @@ class ExpertPolicy {
   const float* actions() const { return actions_.data(); }      // [B, A, 5] on the backend
   const double* plan_cost_cny() const { return cost_.data(); }  // [B] on the backend
   const std::vector<ExpertPlan>& plans() const { return plans_; }
-  int replans() const { return replans_; }
+  const ExpertPolicyStats& stats() const { return stats_; }
 
  private:
   const Expert& expert_;
@@ -32,7 +45,7 @@ class ExpertPolicy {
   std::vector<ExpertPlan> plans_;
   DeviceBuffer<float> actions_;
   DeviceBuffer<double> cost_;
-  int replans_ = 0;
+  ExpertPolicyStats stats_;
 };
 
 }  // namespace p2pgrid
