@@ -71,9 +71,11 @@ __global__ void zbus_start_kernel(FeederView<Real> f, PowerFlowIO<Real> io, Real
   const int env = blockIdx.x * blockDim.x + threadIdx.x;
   if (env >= batch) return;
   sweep_start(f, env_view(io, scratch, env, batch, f.num_buses, f.num_branches));
-  active[env] = 1;
-  io.iterations[env] = 0;
-  io.converged[env] = 0;
+  // A feeder of one bus is solved by its start, after the one iteration the CPU counts.
+  const bool alone = f.num_buses == 1;
+  active[env] = !alone;
+  io.iterations[env] = alone ? 1 : 0;
+  io.converged[env] = alone ? 1 : 0;
 }
 
 // I^T[env, k-1] = current drawn at sweep position k, one thread per (k, env), env fastest.

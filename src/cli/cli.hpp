@@ -66,7 +66,9 @@ void play_days_of_rollout_split(Config& config);
 /// returns the report: per-day and mean metrics (see docs/env.md). Writes rollout.trace if set.
 nlohmann::json play_rollout(Config& config);
 
-
+/// True for output.format = json, false for text; any other value is an Error naming the key
+/// (for the commands that print a report as text or JSON).
+bool json_output(const Config& config);
 
 /// Parses argv for `cmd` (argv after the command words) into an Invocation; throws Error.
 Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& args);

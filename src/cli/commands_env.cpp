@@ -58,6 +58,13 @@ void play_days_of_rollout_split(Config& cfg) {
   cfg.set("env.split=" + cfg.string("rollout.split"));
 }
 
+bool json_output(const Config& cfg) {
+  const std::string format = cfg.string("output.format");
+  if (format != "text" && format != "json")
+    throw Error("config key 'output.format' = '" + format + "': expected text or json");
+  return format == "json";
+}
+
 json play_rollout(Config& cfg) {
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
@@ -142,14 +149,14 @@ json play_rollout(Config& cfg) {
   report["network"] = spec.network.name;
   if (expert_policy) {  // what the expert's plans cost (all envs, all re-plans)
     const ExpertPolicyStats& st = expert_policy->stats();
-    report["expert"] = {
-        {"plan_batches", st.batches},
-        {"plans", st.plans},
-        {"mean_iterations", st.plans > 0 ? double(st.iterations) / st.plans : 0.0},
-        {"max_iterations", st.max_iterations},
-        {"dso_resolved_plans", st.dso_resolved_plans},
-        {"dso_offsets_carried", st.offsets_carried},
-        {"plan_s", st.plan_s}};
+    report["expert"] = {{"plan_batches", st.batches},
+                        {"plans", st.plans},
+                        {"mean_iterations", st.plans > 0 ? double(st.iterations) / st.plans : 0.0},
+                        {"max_iterations", st.max_iterations},
+                        {"dso_resolved_plans", st.dso_resolved_plans},
+                        {"unsolved_plans", st.unsolved_plans},
+                        {"dso_offsets_carried", st.offsets_carried},
+                        {"plan_s", st.plan_s}};
   }
   if (!trace_path.empty()) write_text_file_atomic(trace_path, trace.str());
   return report;
@@ -160,11 +167,12 @@ namespace {
 int run_rollout(Invocation& inv) {
   Config& cfg = inv.config;
   if (inv.has("--json")) cfg.set("output.format=json");
+  const bool as_json = json_output(cfg);  // checked before the days are played
   const json report = play_rollout(cfg);
   const std::vector<json> per_day = report["days"];
   const std::string policy = report["policy"];
   const int days = static_cast<int>(per_day.size());
-  if (cfg.string("output.format") == "json") {
+  if (as_json) {
     std::cout << report.dump(2) << "\n";
   } else {
     std::cout << "rollout: policy " << policy << ", " << days << " "
@@ -193,7 +201,8 @@ int run_rollout(Invocation& inv) {
                 << x["mean_iterations"].get<double>() << " ADMM iterations per plan (max "
                 << x["max_iterations"].get<int>() << "), "
                 << x["dso_resolved_plans"].get<long long>() << " re-solved by the DSO, "
-                << std::setprecision(2) << x["plan_s"].get<double>() << " s\n";
+                << x["unsolved_plans"].get<long long>() << " not solved, " << std::setprecision(2)
+                << x["plan_s"].get<double>() << " s\n";
     }
   }
   if (!inv.out_dir.empty()) {

@@ -39,6 +39,7 @@ json plan_json(const Expert& expert, const ExpertPlan& p) {
 int run_expert(Invocation& inv) {
   Config& cfg = inv.config;
   if (inv.has("--json")) cfg.set("output.format=json");
+  const bool as_json = json_output(cfg);  // checked before the solve
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
   const std::vector<int> days = days_in_split(spec.profiles.year, spec.split);
@@ -51,15 +52,18 @@ int run_expert(Invocation& inv) {
   Expert expert(spec, resolve_expert_config(cfg), resolve_powerflow_config(cfg));
   const double setup_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string export_path = cfg.string("expert.export_qp");
-  if (!export_path.empty()) {
-    write_text_file_atomic(export_path, expert.export_qp(expert.initial_data(day)).dump() + "\n");
-    std::cerr << "wrote " << export_path << "\n";
-  }
   const auto t1 = std::chrono::steady_clock::now();
   const std::vector<ExpertPlan> plans = expert.plan({expert.initial_data(day)});
   const double solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   const ExpertPlan& p = plans[0];
+  const std::string export_path = cfg.string("expert.export_qp");
+  if (!export_path.empty()) {
+    // The QP the reported objective solves: with the voltage offsets of the DSO's last
+    // re-linearization, if it made any (the day's linear ones otherwise).
+    write_text_file_atomic(export_path, expert.export_qp(p.data).dump() + "\n");
+    std::cerr << "wrote " << export_path << " (after " << p.dso_rounds
+              << " DSO re-linearization(s))\n";
+  }
   json j = plan_json(expert, p);
   j["split"] = split_name(spec.split);
   j["split_day"] = d;
@@ -67,7 +71,7 @@ int run_expert(Invocation& inv) {
   j["solve_s"] = solve_s;
   j["variables"] = expert.qp().block_vars * expert.qp().steps;
   j["constraints"] = expert.qp().block_rows * expert.qp().steps;
-  if (cfg.string("output.format") == "json") {
+  if (as_json) {
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << std::fixed << std::setprecision(2) << "expert plan for " << split_name(spec.split)
@@ -144,6 +148,7 @@ int run_bench_expert(Invocation& inv) {
   j["last_dso_s"] = parts.dso_s;
   j["solve_plans_per_s"] = double(batch) / parts.solve_s;
   j["warm_start"] = warm_start ? "previous_day_plan" : "cold";
+  j["split"] = split_name(spec.split);  // env.split: the days planned, from the first
   j["mean_iterations"] = it_sum / batch;
   // The tail matters on the GPU, where a batch takes as long as its slowest plan.
   std::sort(iterations.begin(), iterations.end());

@@ -56,7 +56,9 @@ int run_powerflow(Invocation& inv) {
   const std::string spec = inv.config.string("network.file");
   const Network net = load_network(spec);
   const PowerFlowChoice choice = resolve_powerflow_config(inv.config);
-  const FeederModel feeder = FeederModel::build(net, spec);
+  // The dense path impedance ((n-1)^2 complex values) only for the Z-bus method.
+  const FeederModel feeder =
+      FeederModel::build(net, spec, choice.settings.method == PowerFlowMethod::kZbus);
   auto solver = make_powerflow_solver(feeder, choice.backend, choice.settings);
   std::vector<double> p, q;
   base_case_injections(net, p, q);
@@ -185,7 +187,9 @@ int run_bench_powerflow(Invocation& inv) {
   const std::string spec = inv.config.string("network.file");
   const Network net = load_network(spec);
   const PowerFlowChoice choice = resolve_powerflow_config(inv.config);
-  const FeederModel feeder = FeederModel::build(net, spec);
+  // The dense path impedance ((n-1)^2 complex values) only for the Z-bus method.
+  const FeederModel feeder =
+      FeederModel::build(net, spec, choice.settings.method == PowerFlowMethod::kZbus);
   const long long batch = inv.config.integer("bench.batch");
   if (batch < 1 || batch > (1LL << 24)) throw Error("config key 'bench.batch' must be in [1, 2^24]");
   if (inv.config.integer("bench.repetitions") < 1)

@@ -147,7 +147,8 @@ int run_study(Invocation& inv) {
   //    expert's plan cost is what the policies are scored against.
   const int days = inv.config.integer_in("rollout.days", 1, 366);
   std::cout << "\nP2P trading env: " << days << " test day(s), mean per day\n"
-            << "  policy     cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate     reward\n";
+            << "  policy     cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate  nonconv"
+               "     reward\n";
   json policies = json::object();
   for (const char* policy : {"zero", "random", "expert"}) {
     Config cfg = inv.config;
@@ -161,10 +162,18 @@ int run_study(Invocation& inv) {
               << m["p2p_kwh"].get<double>() << std::setw(12) << m["grid_import_kwh"].get<double>()
               << std::setw(12) << m["grid_export_kwh"].get<double>() << std::setprecision(4)
               << std::setw(11) << m["violation_rate"].get<double>() << std::setprecision(1)
-              << std::setw(11) << m["reward"].get<double>() << "\n";
+              << std::setw(9) << m["nonconverged_steps"].get<double>() << std::setw(11)
+              << m["reward"].get<double>() << "\n";
     policies[policy] = r;
   }
   report["env"] = policies;
+  // The violation rate counts converged steps only: a policy whose power flows diverge would
+  // read as violation-free.
+  for (const auto& [name, r] : policies.items())
+    if (r["mean"]["nonconverged_steps"].get<double>() > 0)
+      std::cout << "  warning: the " << name << " policy's power flow did not converge on "
+                << r["mean"]["nonconverged_steps"].get<double>()
+                << " steps per day (its violation rate leaves them out)\n";
 
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/study.json", report.dump(2) + "\n");

@@ -70,6 +70,9 @@ Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& 
     }
     for (const auto& f : cmd.flags) {
       if (f.name == arg) {
+        if (!f.takes_value && has_inline)  // --json=false would otherwise turn JSON on
+          throw Error(cmd.name + ": " + arg + " is a switch and takes no value (got '" + args[i] +
+                      "')");
         inv.flags[arg] = f.takes_value ? take() : "";
         matched = true;
       }

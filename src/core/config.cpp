@@ -2,6 +2,8 @@
 #include "p2pgrid/core/config.hpp"
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "p2pgrid/core/builtin_data.hpp"
 #include "p2pgrid/core/error.hpp"
@@ -123,17 +125,16 @@ void Config::set(const std::string& assignment) {
     value = text;  // bare words are strings: --set powerflow.backend=cuda
   }
   // Build {"a": {"b": {"c": value}}} and merge it, so the same checks apply.
-  json nested = value;
-  size_t end = path.size();
-  while (true) {
-    const size_t dot = path.rfind('.', end - 1);
-    const std::string part = path.substr(dot == std::string::npos ? 0 : dot + 1,
-                                         end - (dot == std::string::npos ? 0 : dot + 1));
-    if (part.empty()) throw Error("--set " + assignment + ": empty key in '" + path + "'");
-    nested = json{{part, nested}};
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    const size_t dot = path.find('.', start);
+    parts.push_back(path.substr(start, dot == std::string::npos ? dot : dot - start));
+    if (parts.back().empty()) throw Error("--set " + assignment + ": empty key in '" + path + "'");
     if (dot == std::string::npos) break;
-    end = dot;
+    start = dot + 1;
   }
+  json nested = value;
+  for (auto part = parts.rbegin(); part != parts.rend(); ++part) nested = json{{*part, nested}};
   merge(nested, "--set " + assignment);
 }
 

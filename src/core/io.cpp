@@ -1,6 +1,7 @@
 // Whole-file reads and atomic writes (see io.hpp).
 #include "p2pgrid/core/io.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
 
 #include "p2pgrid/core/error.hpp"
 
@@ -32,20 +34,38 @@ void write_text_file_atomic(const std::string& path, const std::string& text) {
                         ec.message() + ")");
   }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(tmp + ": cannot open for writing (" + std::strerror(errno) + ")");
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw Error(tmp + ": write failed");
-    }
+  // Written and synced to disk before the rename, and the folder synced after it, so that a
+  // crash or a power loss leaves the old file or the new one, never an empty one.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(tmp + ": cannot open for writing (" + std::strerror(errno) + ")");
+  auto fail = [&](const std::string& what) {
+    const std::string reason = std::strerror(errno);
+    ::close(fd);
+    std::remove(tmp.c_str());
+    throw Error(tmp + ": " + what + " (" + reason + ")");
+  };
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write failed");
+    done += std::size_t(n);
+  }
+  if (::fsync(fd) != 0) fail("fsync failed");
+  if (::close(fd) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw Error(tmp + ": close failed (" + reason + ")");
   }
   fs::rename(tmp, target, ec);
   if (ec) {
     std::remove(tmp.c_str());
     throw Error(path + ": cannot move " + tmp + " into place (" + ec.message() + ")");
+  }
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {  // best effort: some file systems do not sync folders
+    ::fsync(dir);
+    ::close(dir);
   }
 }
 

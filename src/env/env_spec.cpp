@@ -140,7 +140,9 @@ EnvSpec build_env_spec(const Config& c) {
   s.network = load_network(net_spec);
   s.v_min_pu = c.number("env.v_min_pu");
   s.v_max_pu = c.number("env.v_max_pu");
-  if (!(s.v_min_pu < s.v_max_pu)) throw Error("env.v_min_pu must be below env.v_max_pu");
+  if (!(s.v_min_pu > 0 && s.v_min_pu < s.v_max_pu && s.v_max_pu < 2))
+    throw Error("env.v_min_pu = " + std::to_string(s.v_min_pu) + ", env.v_max_pu = " +
+                std::to_string(s.v_max_pu) + ": expected 0 < v_min_pu < v_max_pu < 2 (p.u.)");
   s.feeder_load_scale = c.number("env.feeder_load_scale");
   if (!(s.feeder_load_scale >= 0)) throw Error("env.feeder_load_scale must be >= 0");
   s.p2p_lambda = c.number("env.p2p_lambda");
@@ -162,6 +164,12 @@ EnvSpec build_env_spec(const Config& c) {
   s.penalty_a = c.number("env.reward.penalty_a");
   s.penalty_c = c.number("env.reward.penalty_c");
   s.nonconvergence_penalty = c.number("env.reward.nonconvergence_penalty");
+  // A negative weight would reward cost or violations.
+  for (const char* key : {"env.reward.cost_weight", "env.reward.penalty_a", "env.reward.penalty_c",
+                          "env.reward.nonconvergence_penalty"})
+    if (!(c.number(key) >= 0))
+      throw Error(std::string("config key '") + key + "' = " + std::to_string(c.number(key)) +
+                  ": expected >= 0");
   try {
     s.split = parse_split(c.string("env.split"));
   } catch (const Error& e) {

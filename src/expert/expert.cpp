@@ -10,6 +10,7 @@
 
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/format.hpp"
 #include "p2pgrid/core/nvtx.hpp"
 #include "p2pgrid/core/threads.hpp"
 
@@ -35,18 +36,26 @@ ExpertSettings resolve_expert_config(const Config& c) {
   s.admm.adaptive_rho_tolerance = c.number("expert.adaptive_rho_tolerance");
   s.admm.anderson_memory = c.integer_in("expert.anderson_memory", 0, kAndersonMaxMemory);
   s.admm.anderson_interval = c.integer_in("expert.anderson_interval", 1, 1000000);
-  if (!(s.admm.adaptive_rho_tolerance > 1))
-    throw Error("config key 'expert.adaptive_rho_tolerance' must be > 1");
+  // Each number in its range, the key and the value named.
+  auto require = [&](bool ok, const char* key, const char* expected) {
+    if (!ok)
+      throw Error(std::string("config key '") + key + "' = " + format_double(c.number(key)) +
+                  ": expected " + expected);
+  };
+  require(s.admm.rho > 0, "expert.rho", "> 0");
+  require(s.admm.sigma > 0, "expert.sigma", "> 0");
+  require(s.admm.alpha > 0 && s.admm.alpha < 2, "expert.alpha", "0 < alpha < 2");
+  require(s.admm.eps_abs >= 0, "expert.eps_abs", ">= 0");
+  require(s.admm.eps_rel >= 0, "expert.eps_rel", ">= 0");
+  require(s.admm.rho_factor_bounds > 0, "expert.rho_factor_bounds", "> 0");
+  require(s.admm.rho_factor_voltage > 0, "expert.rho_factor_voltage", "> 0");
+  require(s.admm.adaptive_rho_tolerance > 1, "expert.adaptive_rho_tolerance", "> 1");
   s.inverter_facets = c.integer_in("expert.inverter_facets", 4, 1024);
   s.dso_rounds = c.integer_in("expert.dso_rounds", 0, 100);
   s.dso_tolerance_pu = c.number("expert.dso_tolerance_pu");
+  require(s.dso_tolerance_pu >= 0, "expert.dso_tolerance_pu", ">= 0 (p.u.)");
   s.dso_chunk_plans = c.integer_in("expert.dso_chunk_plans", 0, 1 << 20);
   s.resolve_every_steps = c.integer_in("expert.resolve_every_steps", 0, 96);
-  if (s.admm.max_iterations < 1) throw Error("expert.max_iterations must be >= 1");
-  if (s.admm.check_every < 1) throw Error("expert.check_every must be >= 1");
-  if (!(s.admm.eps_abs >= 0 && s.admm.eps_rel >= 0)) throw Error("expert.eps_* must be >= 0");
-  if (s.dso_rounds < 0) throw Error("expert.dso_rounds must be >= 0");
-  if (s.resolve_every_steps < 0) throw Error("expert.resolve_every_steps must be >= 0");
   return s;
 }
 
@@ -57,7 +66,8 @@ Expert::Expert(const EnvSpec& spec, const ExpertSettings& settings,
       powerflow_(powerflow),
       admm_(build_expert_qp(spec, settings.inverter_facets), settings.admm),
       bounds_(spec_, admm_.qp()),
-      feeder_(FeederModel::build(spec.network, spec.network.name)) {}
+      feeder_(FeederModel::build(spec.network, spec.network.name,
+                                 powerflow.settings.method == PowerFlowMethod::kZbus)) {}
 
 ExpertEnvData Expert::initial_data(int day) const {
   ExpertEnvData d;
@@ -308,9 +318,20 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
   }
 }
 
+/// Throws unless step t is within the plan's horizon and the plan holds its iterate.
+static void check_plan_step(const ExpertQp& qp, const ExpertPlan& plan, int t) {
+  if (t < plan.t0 || t >= qp.steps)
+    throw Error("expert: step " + std::to_string(t) + " is outside the plan's horizon (steps " +
+                std::to_string(plan.t0) + ".." + std::to_string(qp.steps - 1) + ")");
+  if (plan.iterate.x.size() != std::size_t(qp.steps - plan.t0) * qp.block_vars)
+    throw Error("expert: the plan from step " + std::to_string(plan.t0) + " holds " +
+                std::to_string(plan.iterate.x.size()) + " values, not its " +
+                std::to_string(qp.steps - plan.t0) + " steps' (no plan made by Expert::plan?)");
+}
+
 double Expert::setpoint(const ExpertPlan& plan, int t, int agent, QpVar kind) const {
   const ExpertQp& qp = admm_.qp();
-  if (t < plan.t0 || t >= qp.steps) throw Error("expert: step outside the plan's horizon");
+  check_plan_step(qp, plan, t);
   const double* x = plan.iterate.x.data() + std::size_t(qp.block_of_step(t)) * qp.block_vars;
   double s = 0;
   for (int j = 0; j < qp.block_vars; ++j)
@@ -319,6 +340,7 @@ double Expert::setpoint(const ExpertPlan& plan, int t, int agent, QpVar kind) co
 }
 
 void Expert::actions(const ExpertPlan& plan, int t, float* out) const {
+  check_plan_step(admm_.qp(), plan, t);  // before the profiles are read at (day, t)
   const int A = spec_.num_agents();
   const std::size_t idx = std::size_t(plan.day) * kStepsPerDay + t;
   auto clip = [](double a) { return static_cast<float>(std::min(1.0, std::max(-1.0, a))); };

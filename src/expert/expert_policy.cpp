@@ -46,8 +46,10 @@ void ExpertPolicy::act() {
     // (empty when it corrected none: the day's linear ones). Without them the re-plan solves
     // the linear model that plan broke the voltage limits with, and pays the same DSO round
     // (an AC check and a re-solve of a few hundred iterations) again at every re-plan.
+    // Only from a solved plan (as the warm start), and only within its day.
     for (int e = 0; warm && e < B; ++e)
-      if (plans_[e].day == day[e] && !plans_[e].data.v_offset_pu.empty()) {
+      if (plans_[e].day == day[e] && t > plans_[e].t0 &&
+          plans_[e].info.status == SolveStatus::kSolved && !plans_[e].data.v_offset_pu.empty()) {
         data[e].v_offset_pu = plans_[e].data.v_offset_pu;
         ++stats_.offsets_carried;
       }
@@ -61,6 +63,7 @@ void ExpertPolicy::act() {
       stats_.iterations += p.info.iterations;
       stats_.max_iterations = std::max(stats_.max_iterations, p.info.iterations);
       stats_.dso_resolved_plans += p.dso_rounds > 0;
+      stats_.unsolved_plans += p.info.status != SolveStatus::kSolved;
     }
     std::vector<double> cost(B);
     for (int e = 0; e < B; ++e) cost[e] = plans_[e].objective_cny;

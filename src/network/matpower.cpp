@@ -1191,6 +1191,10 @@ Network parse_matpower(const std::string& text, const std::string& where) {
               label + " is a transformer (TAP " + format_double(tap) + ", SHIFT " + format_double(shift) +
                   "): transformers are not supported yet (TAP must be 0 or 1 and SHIFT 0)");
     }
+    const double status = branch.at(k, kBrStatus);
+    if (status != 0.0 && status != 1.0)  // NaN or -1 must not read as "in service"
+      fail_at(where, line,
+              label + ": BR_STATUS is " + format_double(status) + ", expected 1 (in service) or 0");
     const int f = index_of.at(f_id);
     net.from_bus.push_back(f);
     net.to_bus.push_back(index_of.at(t_id));
@@ -1201,7 +1205,7 @@ Network parse_matpower(const std::string& text, const std::string& where) {
     net.b_pu.push_back(branch.at(k, kBrB));
     net.r_ohm.push_back(r_pu * net.z_base_ohm(f));
     net.x_ohm.push_back(x_pu * net.z_base_ohm(f));
-    net.in_service.push_back(branch.at(k, kBrStatus) != 0.0 ? 1 : 0);
+    net.in_service.push_back(status == 1.0 ? 1 : 0);
   }
 
   validate_network(net, where);

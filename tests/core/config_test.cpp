@@ -77,6 +77,11 @@ TEST(Config, MalformedSetAssignment) {
             std::string::npos);
   EXPECT_NE(error_of([&] { c.set("powerflow..backend=cpu"); }).find("empty key"),
             std::string::npos);
+  // A leading or trailing dot is an empty key too (a leading one made the split loop forever).
+  for (const char* a : {".powerflow=1", "powerflow.=1", ".=1"})
+    EXPECT_NE(error_of([&] { c.set(a); }).find("empty key"), std::string::npos) << a;
+  c.set("powerflow.backend=cpu");  // and a well-formed path still works
+  EXPECT_EQ(c.string("powerflow.backend"), "cpu");
 }
 
 TEST(Config, EmbeddedDefaultsEqualConfigsDefaultJson) {

@@ -253,8 +253,16 @@ TEST(EnvSpecErrors, Tariff) {
 
 TEST(EnvSpecErrors, ScalarsOfTheSection) {
   EXPECT_MESSAGE_HAS(spec_error({"env.v_min_pu=1.05", "env.v_max_pu=1.05"}), "env.v_min_pu",
-                     "below env.v_max_pu");
-  EXPECT_MESSAGE_HAS(spec_error({"env.v_min_pu=1.1"}), "env.v_min_pu", "below env.v_max_pu");
+                     "0 < v_min_pu < v_max_pu < 2");
+  EXPECT_MESSAGE_HAS(spec_error({"env.v_min_pu=1.1"}), "env.v_min_pu", "v_min_pu < v_max_pu");
+  // Per-unit limits, not volts or percent.
+  EXPECT_MESSAGE_HAS(spec_error({"env.v_min_pu=95", "env.v_max_pu=105"}), "env.v_max_pu",
+                     "< 2 (p.u.)");
+  EXPECT_MESSAGE_HAS(spec_error({"env.v_min_pu=-0.1"}), "env.v_min_pu", "0 < v_min_pu");
+  // A negative weight would reward cost or violations.
+  for (const char* key : {"env.reward.cost_weight", "env.reward.penalty_a", "env.reward.penalty_c",
+                          "env.reward.nonconvergence_penalty"})
+    EXPECT_MESSAGE_HAS(spec_error({std::string(key) + "=-1"}), key, "expected >= 0");
   EXPECT_MESSAGE_HAS(spec_error({"env.p2p_lambda=1.5"}), "env.p2p_lambda", "[0, 1]");
   EXPECT_MESSAGE_HAS(spec_error({"env.feeder_load_scale=-1"}), "env.feeder_load_scale", ">= 0");
   EXPECT_MESSAGE_HAS(spec_error({"env.dso_fee_cny_per_kwh=-0.1"}), "env.dso_fee_cny_per_kwh",

@@ -396,6 +396,19 @@ TEST(ExpertAdmm, SettingsOutOfRangeAreErrorsThatNameThem) {
   c.set("expert.chunk_envs=0");
   EXPECT_NE(test::error_of([&] { resolve_expert_config(c); }).find("expert.chunk_envs"),
             std::string::npos);
+  // The config's keys are named with their values.
+  for (const char* bad :
+       {"expert.rho=0", "expert.sigma=-1", "expert.alpha=2", "expert.eps_abs=-1",
+        "expert.eps_rel=-0.0001", "expert.rho_factor_bounds=0", "expert.rho_factor_voltage=-1",
+        "expert.adaptive_rho_tolerance=1", "expert.dso_tolerance_pu=-1"}) {
+    Config d = Config::defaults();
+    d.set(bad);
+    const std::string assignment(bad);
+    const std::string key = assignment.substr(0, assignment.find('='));
+    const std::string value = assignment.substr(assignment.find('=') + 1);
+    test::expect_mentions(test::error_of([&] { resolve_expert_config(d); }),
+                          {"config key '" + key + "' = " + value, "expected"});
+  }
 }
 
 TEST(ExpertAdmm, TheCudaBackendIsAnErrorWhereThereIsNone) {

@@ -402,6 +402,19 @@ TEST(Expert, RejectsEnvsAtDifferentStepsAndWarmStartsOfTheWrongSize) {
   }
 }
 
+TEST(Expert, ActionsOutsideAPlanAreErrors) {
+  const FullDayPlans& f = full_day_plans();
+  const Expert& expert = *f.expert;
+  std::vector<float> out(std::size_t(expert.spec().num_agents()) * kActionDim);
+  test::expect_mentions(test::error_of([&] { expert.actions(f.plans[0], 96, out.data()); }),
+                        {"step 96 is outside the plan's horizon (steps 0..95)"});
+  test::expect_mentions(test::error_of([&] { expert.actions(f.plans[0], -1, out.data()); }),
+                        {"step -1 is outside"});
+  test::expect_mentions(test::error_of([&] { expert.actions(ExpertPlan{}, 0, out.data()); }),
+                        {"holds 0 values, not its 96 steps'"});
+  EXPECT_EQ(test::error_of([&] { expert.actions(f.plans[0], 95, out.data()); }), "(no error)");
+}
+
 TEST(Expert, OnlyPlansThatBreakAVoltageLimitAreRelinearized) {
   // Day 305's linear plan breaks a voltage limit in the AC power flow by 2e-3 p.u. (beyond the
   // 1e-3 tolerance); day 307's stays within it. The DSO re-linearizes and re-solves the first
@@ -471,11 +484,23 @@ TEST(Expert, AReplanOfTheSameDayStartsFromTheDsoCorrectedOffsets) {
   EXPECT_EQ(st.iterations, first.info.iterations + replan.info.iterations);
   EXPECT_EQ(st.max_iterations, std::max(first.info.iterations, replan.info.iterations));
   EXPECT_EQ(st.dso_resolved_plans, 1);
+  EXPECT_EQ(st.unsolved_plans, 0);
   EXPECT_GT(st.plan_s, 0);
   std::printf("[ dso ] day 305: plan at step 0 %d iterations (%d DSO rounds), re-plan at step %d "
               "from the corrected offsets %d iterations, AC violation %.2e p.u.\n",
               first.info.iterations, first.dso_rounds, every, replan.info.iterations,
               replan.ac_violation_pu);
+  // The next day's plan (after the env's reset) starts from that day's linear offsets.
+  for (int t = every + 1; t <= kStepsPerDay; ++t) {
+    env.step(policy.actions());
+    policy.act();
+  }
+  const ExpertPlan& next = policy.plans()[0];
+  ASSERT_EQ(policy.stats().batches, 3);
+  ASSERT_EQ(next.t0, 0);
+  ASSERT_NE(next.day, 305);
+  EXPECT_EQ(policy.stats().offsets_carried, 1);
+  if (next.dso_rounds == 0) EXPECT_TRUE(next.data.v_offset_pu.empty());
 }
 
 TEST(Expert, TheAcCheckInChunksGivesTheOneBatchPlans) {

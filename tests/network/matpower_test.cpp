@@ -226,6 +226,17 @@ TEST(MatpowerImport, OpenBranchIsKeptOutOfService) {
   EXPECT_EQ(net.in_service[0], 1);
 }
 
+TEST(MatpowerImport, BranchStatusOtherThanZeroOrOneIsRejected) {
+  // A NaN or -1 status is no "in service": an error that names the line and the branch.
+  for (const char* status : {"-1", "NaN", "2"}) {
+    TinyCase c;
+    c.br2 = std::string("2\t3\t0.4930\t0.2511\t0\t0\t0\t0\t0\t0\t") + status + "\t-360\t360;";
+    const std::string text = c.text();
+    expect_mentions(error_of([&] { parse(text); }),
+                    {at_line(text, c.br2), "branch 2-3", "BR_STATUS is", "expected 1"});
+  }
+}
+
 TEST(MatpowerImport, SyntaxErrorInMatrixNamesLine) {
   TinyCase c;
   c.bus3 = "3\t1\t90\t4o\t0\t0\t1\t1\t0\t12.66\t1\t1.1\t0.9;";

@@ -86,6 +86,46 @@ TEST(PowerFlowSweep, MatchesNewtonRaphsonOnRandomInjectionsWithReverseFlow) {
   EXPECT_TRUE(saw_reverse_flow) << "the random cases should include export to the grid";
 }
 
+TEST(PowerFlowSweep, MatchesNewtonRaphsonWithShuntsLineChargingAndReversedBranches) {
+  // The 141-bus feeder with what its case file lacks: line charging on every branch, shunt
+  // conductance and susceptance at every tenth bus and at the slack, and every third branch
+  // listed from child to parent. The sweep must still be Newton-Raphson's fixed point.
+  Network net = load_network("builtin:ieee141");
+  for (int b = 0; b < net.num_branches(); ++b) {
+    net.b_pu[b] = 2e-4 * (1 + b % 5);
+    if (b % 3 == 0) std::swap(net.from_bus[b], net.to_bus[b]);
+  }
+  for (int i = 0; i < net.num_buses(); i += 10) {
+    net.g_shunt_kw[i] = 5.0 + i % 7;
+    net.b_shunt_kvar[i] = 20.0 + i % 11;
+  }
+  net.g_shunt_kw[net.slack_bus] = 3.0;
+  net.b_shunt_kvar[net.slack_bus] = 10.0;
+  validate_network(net, "modified ieee141");
+  for (const PowerFlowMethod method : {PowerFlowMethod::kSweep, PowerFlowMethod::kZbus}) {
+    SCOPED_TRACE(method == PowerFlowMethod::kSweep ? "sweep" : "zbus");
+    Case c(net);
+    auto solver = make_powerflow_solver(c.feeder, Backend::kCpu, tight(method));
+    const PowerFlowResult r =
+        solve_power_flow(*solver, c.feeder, Precision::kFloat64, 1, c.p0, c.q0);
+    const test::NewtonResult nr = test::newton_raphson(c.net, c.p0, c.q0);
+    ASSERT_TRUE(nr.converged);
+    ASSERT_EQ(r.converged[0], 1);
+    const int n = c.net.num_buses();
+    EXPECT_LT(max_abs_diff(r.vm_pu, nr.vm_pu, 0, n), 1e-8);
+    EXPECT_LT(max_abs_diff(r.va_rad, nr.va_rad, 0, n), 1e-8);
+    EXPECT_NEAR(r.p_slack_pu[0], nr.p_slack_pu, 1e-8);
+    EXPECT_NEAR(r.q_slack_pu[0], nr.q_slack_pu, 1e-8);
+  }
+  // The additions matter: the same case without them solves to other voltages.
+  Case plain(load_network("builtin:ieee141"));
+  const test::NewtonResult a = test::newton_raphson(plain.net, plain.p0, plain.q0);
+  std::vector<double> p0, q0;
+  base_case_injections(net, p0, q0);
+  const test::NewtonResult b = test::newton_raphson(net, p0, q0);
+  EXPECT_GT(max_abs_diff(a.vm_pu, b.vm_pu, 0, net.num_buses()), 1e-4);
+}
+
 TEST(PowerFlowSweep, PublishedCase33bwValues) {
   P2P_REQUIRE_SHARED(path, "networks/case33bw.m");
   Case c(import_matpower(path));

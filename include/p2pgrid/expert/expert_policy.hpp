@@ -3,8 +3,9 @@
 // covers the steps ahead (a re-plan; or the previous day's plan at a day start, in plan-once
 // mode), and writes the current step's expert actions to a buffer [B, A, kActionDim] on the
 // env's backend, with each plan's optimal cost [B] beside it. A re-plan of the same day keeps
-// the voltage offsets the DSO corrected for the env's last plan (Expert::plan's AC check), so
-// the network model it solves with is the one that plan was verified with.
+// the voltage offsets the DSO corrected for the env's last plan, if that was solved
+// (Expert::plan's AC check), so the network model it solves with is the one that plan was
+// verified with.
 #pragma once
 
 #include <vector>
@@ -22,6 +23,7 @@ struct ExpertPolicyStats {
   long long iterations = 0;          // their ADMM iterations, DSO re-solves included
   int max_iterations = 0;            // of one plan
   long long dso_resolved_plans = 0;  // plans the DSO re-linearized and re-solved
+  long long unsolved_plans = 0;      // plans not solved (max_iterations, primal_infeasible)
   long long offsets_carried = 0;     // re-plans that started from the DSO's corrected offsets
   double plan_s = 0;                 // wall time in Expert::plan (seconds)
 };
