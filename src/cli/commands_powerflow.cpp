@@ -52,7 +52,15 @@ json result_json(const Network& net, const PowerFlowChoice& choice, const PowerF
   return j;
 }
 
+void apply_tolerance_flag(Invocation& inv) {
+  if (!inv.has("--tolerance")) return;
+  const bool single = resolve_powerflow_config(inv.config).precision == Precision::kFloat32;
+  inv.config.set(std::string(single ? "powerflow.tolerance_pu_float32" : "powerflow.tolerance_pu") +
+                 "=" + inv.flags.at("--tolerance"));
+}
+
 int run_powerflow(Invocation& inv) {
+  apply_tolerance_flag(inv);
   const std::string spec = inv.config.string("network.file");
   const Network net = load_network(spec);
   const PowerFlowChoice choice = resolve_powerflow_config(inv.config);
@@ -184,6 +192,7 @@ json bench_typed(const Network& net, const FeederModel& feeder, const PowerFlowC
 }
 
 int run_bench_powerflow(Invocation& inv) {
+  apply_tolerance_flag(inv);
   const std::string spec = inv.config.string("network.file");
   const Network net = load_network(spec);
   const PowerFlowChoice choice = resolve_powerflow_config(inv.config);
@@ -204,10 +213,18 @@ int run_bench_powerflow(Invocation& inv) {
   return 0;
 }
 
-const std::vector<Alias> kPowerFlowAliases = {
-    {"--network", "network.file"},          {"--backend", "powerflow.backend"},
-    {"--method", "powerflow.method"},       {"--precision", "powerflow.precision"},
-    {"--tolerance", "powerflow.tolerance_pu"}, {"--threads", "powerflow.threads"}};
+const std::vector<Alias> kPowerFlowAliases = {{"--network", "network.file"},
+                                              {"--backend", "powerflow.backend"},
+                                              {"--method", "powerflow.method"},
+                                              {"--precision", "powerflow.precision"},
+                                              {"--threads", "powerflow.threads"}};
+
+// --tolerance sets the tolerance of the precision the run resolves to (float32 reads its own
+// key: single precision cannot resolve float64's 1e-9), so that the flag is never ignored.
+const Flag kToleranceFlag = {"--tolerance",
+                             "stop tolerance (p.u.) of the run's precision: same as --set "
+                             "powerflow.tolerance_pu=VALUE, or powerflow.tolerance_pu_float32 "
+                             "in float32"};
 
 }  // namespace
 
@@ -240,6 +257,7 @@ void register_powerflow_commands() {
   pf.usage = "[--network FILE] [--backend cpu|cuda] [--method sweep|zbus] [--format text|csv|json]";
   pf.aliases = kPowerFlowAliases;
   pf.aliases.push_back({"--format", "output.format"});
+  pf.flags = {kToleranceFlag};
   pf.run = run_powerflow;
   registry().push_back(pf);
 
@@ -250,6 +268,7 @@ void register_powerflow_commands() {
   bench.aliases = kPowerFlowAliases;
   bench.aliases.push_back({"--batch", "bench.batch"});
   bench.aliases.push_back({"--repetitions", "bench.repetitions"});
+  bench.flags = {kToleranceFlag};
   bench.run = run_bench_powerflow;
   registry().push_back(bench);
 }

@@ -68,6 +68,20 @@ TEST(Cli, ASwitchWithAValueAndAnUnknownFormatAreErrors) {
       << r.err;
 }
 
+TEST(Cli, ToleranceFlagSetsTheToleranceOfTheRunsPrecision) {
+  // float32 reads its own tolerance key: the flag must reach it, not the float64 one.
+  for (const char* precision : {"float32", "float64"}) {
+    SCOPED_TRACE(precision);
+    const std::string base = std::string("powerflow --format json --precision ") + precision;
+    const auto loose = run_cli(base + " --tolerance 1e-2");
+    const auto tight = run_cli(base);
+    ASSERT_EQ(loose.status, 0) << loose.err;
+    ASSERT_EQ(tight.status, 0) << tight.err;
+    EXPECT_LT(json::parse(loose.out)["iterations"].get<int>(),
+              json::parse(tight.out)["iterations"].get<int>());
+  }
+}
+
 TEST(Cli, BenchPrintsOneJsonObjectWithTheCommonFields) {
   const auto r = run_cli("bench powerflow --batch 64 --repetitions 3 --set bench.warmup=1");
   ASSERT_EQ(r.status, 0) << r.err;
