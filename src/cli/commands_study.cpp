@@ -145,6 +145,10 @@ int run_study(Invocation& inv) {
 
   // 4. The P2P trading env (20 prosumers) on the first test days under three policies; the
   //    expert's plan cost is what the policies are scored against.
+  // Played on the test days without a trace, set in the run's own config so that the
+  // config.json written beside study.json says so (each policy's report names its policy).
+  inv.config.set("rollout.split=test");
+  inv.config.set("rollout.trace=");
   const int days = inv.config.integer_in("rollout.days", 1, 366);
   std::cout << "\nP2P trading env: " << days << " test day(s), mean per day\n"
             << "  policy     cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate  nonconv"
@@ -153,8 +157,6 @@ int run_study(Invocation& inv) {
   for (const char* policy : {"zero", "random", "expert"}) {
     Config cfg = inv.config;
     cfg.set(std::string("rollout.policy=") + policy);
-    cfg.set("rollout.split=test");
-    cfg.set("rollout.trace=");
     const json r = play_rollout(cfg);
     const json& m = r["mean"];
     std::cout << "  " << std::left << std::setw(7) << policy << std::right << std::setprecision(1)

@@ -108,6 +108,21 @@ TEST(Cli, OutWritesResolvedConfigAndResults) {
   EXPECT_TRUE(res["converged"].get<bool>());
 }
 
+TEST(Cli, StudyWritesTheConfigItPlayedItsDaysWith) {
+  // The study plays test days whatever rollout.split says: its config.json must say so.
+  const std::string dir = ::testing::TempDir() + "/p2p_cli_study";
+  const auto r = run_cli("study --days 1 --set rollout.split=train --out " + dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json cfg = json::parse(read_text_file(dir + "/config.json"));
+  EXPECT_EQ(cfg["rollout"]["split"], "test");
+  const json study = json::parse(read_text_file(dir + "/study.json"));
+  for (const char* policy : {"zero", "random", "expert"}) {
+    EXPECT_EQ(study["env"][policy]["policy"], policy);
+    EXPECT_EQ(study["env"][policy]["split"], "test");
+  }
+  EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;  // every power flow converged
+}
+
 TEST(Cli, NonConvergenceExitsNonZeroWithAMessage) {
   const auto r = run_cli("powerflow --set powerflow.max_iterations=2");
   EXPECT_EQ(r.status, 1);
