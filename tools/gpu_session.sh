@@ -8,7 +8,8 @@
 #   tools/gpu_session.sh run       there, e.g. the device tool's `run` with carry [".carry"]:
 #                                  configure and build build-gpu/ with P2P_CUDA=ON, run every
 #                                  test with P2P_REQUIRE_GPU=1 (a GPU test that cannot run
-#                                  fails), then the benchmarks; logs and one JSON per benchmark
+#                                  fails), then the benchmarks and an expert rollout (the env on
+#                                  the GPU, re-planned every 24 steps); logs and one JSON each
 #                                  under $OUT (default out/gpu), a summary table printed last.
 # Environment: OUT, JOBS (default: all cores), BENCH_TIMEOUT (s per benchmark, default 150: the device tool allows 600 s a call),
 # P2P_GPU_SESSION_NO_GPU=1 (check the script on a machine without a GPU: tests run without
@@ -77,6 +78,18 @@ print("%-58s %14.1f %s%s" % (sys.argv[2], j["throughput_per_s"], j["unit"], extr
         rows+=("$(printf '%-58s %14s' "$args" "FAILED (rc $?, see $name.err)")")
       fi
     done
+    # The expert in the loop: the env on the GPU, re-planned every 24 steps (4 batched plans a
+    # day, warm-started from the device copies, same-day re-plans from the DSO's offsets).
+    if [ "${P2P_GPU_SESSION_NO_GPU:-0}" != 1 ]; then
+      rollout_args="rollout --policy expert --backend cuda --split train --days 269 --json --set expert.resolve_every_steps=24"
+      # shellcheck disable=SC2086  # args are words
+      if timeout "$limit" build-gpu/p2pgrid $rollout_args > "$out/rollout_expert_cuda.json" \
+           2> "$out/rollout_expert_cuda.err"; then
+        rows+=("$(tools/gpu_session.sh rollout-row "$out/rollout_expert_cuda.json")")
+      else
+        rows+=("$(printf '%-58s %14s' "$rollout_args" "FAILED (rc $?, see rollout_expert_cuda.err)")")
+      fi
+    fi
     echo
     echo "tests: $(grep -E 'tests passed|tests failed' "$out/tests.log" | tail -1) (log: $out/tests.log)"
     [ "$tests_rc" = 0 ] || grep -E '^\s+[0-9]+ - ' "$out/tests.log" | head -20
@@ -84,8 +97,18 @@ print("%-58s %14.1f %s%s" % (sys.argv[2], j["throughput_per_s"], j["unit"], extr
     for r in "${rows[@]}"; do echo "$r"; done
     exit "$tests_rc"
     ;;
+  rollout-row)  # one summary line of a `rollout --policy expert --json` report
+    python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+x = r["expert"]
+print("%-58s %14.1f %s  (%d plans in %.1f s; iterations mean %.0f, max %d; %d DSO re-solves)" % (
+    "rollout --policy expert, %d %s days (%s)" % (len(r["days"]), r["split"], r["backend"]),
+    x["plans"] / x["plan_s"],
+    "env_day_plans_per_s", x["plans"], x["plan_s"], x["mean_iterations"], x["max_iterations"],
+    x["dso_resolved_plans"]))' "$2"
+    ;;
   *)
-    echo "usage: tools/gpu_session.sh prepare | run" >&2
+    echo "usage: tools/gpu_session.sh prepare | run | rollout-row REPORT.json" >&2
     exit 2
     ;;
 esac
