@@ -12,7 +12,8 @@ ExpertPolicy::ExpertPolicy(const Expert& expert, const EnvBatch& env)
     : expert_(expert),
       env_(env),
       actions_(env.backend(), std::size_t(env.num_envs()) * env.num_agents() * kActionDim),
-      cost_(env.backend(), env.num_envs()) {
+      cost_(env.backend(), env.num_envs()),
+      solved_(env.backend(), env.num_envs()) {
   if (env.num_agents() != expert.spec().num_agents() ||
       env.num_units() != expert.spec().num_units())
     throw Error("ExpertPolicy: the expert and the env were built from different specs");
@@ -66,8 +67,13 @@ void ExpertPolicy::act() {
       stats_.unsolved_plans += p.info.status != SolveStatus::kSolved;
     }
     std::vector<double> cost(B);
-    for (int e = 0; e < B; ++e) cost[e] = plans_[e].objective_cny;
+    std::vector<std::uint8_t> solved(B);
+    for (int e = 0; e < B; ++e) {
+      cost[e] = plans_[e].objective_cny;
+      solved[e] = plans_[e].info.status == SolveStatus::kSolved;
+    }
     cost_.copy_from_host(cost.data(), B);
+    solved_.copy_from_host(solved.data(), B);
   }
   std::vector<float> a(std::size_t(B) * A * kActionDim);
   for (int e = 0; e < B; ++e)

@@ -402,6 +402,34 @@ TEST(Expert, RejectsEnvsAtDifferentStepsAndWarmStartsOfTheWrongSize) {
   }
 }
 
+TEST(Expert, ThePolicyFlagsThePlansItCouldNotSolve) {
+  // 20 iterations solve no day: every plan stops at the limit, and the policy says so beside
+  // its actions (a learner imitating the expert masks those envs out) and in its account.
+  Config c = Config::defaults();
+  c.set("expert.max_iterations=20");
+  c.set("expert.dso_rounds=0");
+  const EnvSpec& spec = test::default_env_spec();
+  const Expert expert(spec, resolve_expert_config(c), test::default_cpu_powerflow());
+  const Expert solving(spec, resolve_expert_config(Config::defaults()),
+                       test::default_cpu_powerflow());
+  const std::vector<int> days = days_in_split(spec.profiles.year, Split::kTest);
+  for (const Expert* ex : {&expert, &solving}) {
+    const bool limited = ex == &expert;
+    SCOPED_TRACE(limited ? "20 iterations" : "defaults");
+    EnvBatch env(spec, Backend::kCpu, 2, test::default_cpu_powerflow());
+    env.reset(3, {days[0], days[1]});
+    ExpertPolicy policy(*ex, env);
+    policy.act();
+    const std::vector<std::uint8_t> solved = env.to_host(policy.plan_solved(), 2);
+    for (int e = 0; e < 2; ++e) {
+      EXPECT_EQ(policy.plans()[e].info.status,
+                limited ? SolveStatus::kMaxIterations : SolveStatus::kSolved);
+      EXPECT_EQ(solved[e], limited ? 0 : 1);
+    }
+    EXPECT_EQ(policy.stats().unsolved_plans, limited ? 2 : 0);
+  }
+}
+
 TEST(Expert, ActionsOutsideAPlanAreErrors) {
   const FullDayPlans& f = full_day_plans();
   const Expert& expert = *f.expert;

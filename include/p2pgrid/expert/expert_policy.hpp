@@ -8,6 +8,7 @@
 // verified with.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "p2pgrid/core/device.hpp"
@@ -38,6 +39,9 @@ class ExpertPolicy {
 
   const float* actions() const { return actions_.data(); }      // [B, A, 5] on the backend
   const double* plan_cost_cny() const { return cost_.data(); }  // [B] on the backend
+  /// [B] on the backend: 1 where the env's plan was solved, 0 where it stopped at the iteration
+  /// limit or was found infeasible (its actions and cost are then no expert's: mask them out).
+  const std::uint8_t* plan_solved() const { return solved_.data(); }
   const std::vector<ExpertPlan>& plans() const { return plans_; }
   const ExpertPolicyStats& stats() const { return stats_; }
 
@@ -47,6 +51,7 @@ class ExpertPolicy {
   std::vector<ExpertPlan> plans_;
   DeviceBuffer<float> actions_;
   DeviceBuffer<double> cost_;
+  DeviceBuffer<std::uint8_t> solved_;
   ExpertPolicyStats stats_;
 };
 
