@@ -59,18 +59,17 @@ void ExpertPolicy::act() {
     stats_.plan_s +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++stats_.batches;
-    for (const ExpertPlan& p : plans_) {
+    std::vector<double> cost(B);
+    std::vector<std::uint8_t> solved(B);
+    for (int e = 0; e < B; ++e) {
+      const ExpertPlan& p = plans_[e];
+      cost[e] = p.objective_cny;
+      solved[e] = p.info.status == SolveStatus::kSolved;
       ++stats_.plans;
       stats_.iterations += p.info.iterations;
       stats_.max_iterations = std::max(stats_.max_iterations, p.info.iterations);
       stats_.dso_resolved_plans += p.dso_rounds > 0;
-      stats_.unsolved_plans += p.info.status != SolveStatus::kSolved;
-    }
-    std::vector<double> cost(B);
-    std::vector<std::uint8_t> solved(B);
-    for (int e = 0; e < B; ++e) {
-      cost[e] = plans_[e].objective_cny;
-      solved[e] = plans_[e].info.status == SolveStatus::kSolved;
+      stats_.unsolved_plans += !solved[e];
     }
     cost_.copy_from_host(cost.data(), B);
     solved_.copy_from_host(solved.data(), B);
