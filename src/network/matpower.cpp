@@ -1020,6 +1020,14 @@ const Matrix& require_matrix(const Interpreter& in, const std::string& field, in
             "mpc." + field + " has " + std::to_string(m.cols) + " columns; at least " +
                 std::to_string(min_cols) + " are needed (up to " + last_column + ")");
   }
+  // NaN is never a value of these columns (Inf can be: a generator's Q limits); caught here,
+  // where the row's line is known, not later by the network's checks.
+  for (int r = 0; r < m.rows; ++r)
+    for (int c = 0; c < min_cols; ++c)
+      if (std::isnan(m.at(r, c)))
+        fail_at(where, m.row_line[r],
+                "mpc." + field + " row " + std::to_string(r + 1) + ", column " +
+                    std::to_string(c + 1) + ": NaN is not a value");
   return m;
 }
 
