@@ -75,9 +75,12 @@ int run_powerflow(Invocation& inv) {
   std::ostringstream os;
   os << std::setprecision(10);
   if (format == "csv") {
-    os << "bus,vm_pu,va_deg\n";
+    // `converged` on every row, so that a script reading the table cannot take the last
+    // iterate of a diverged solve for a solution (the exit status alone is easy to lose).
+    os << "bus,vm_pu,va_deg,converged\n";
     for (int i = 0; i < r.num_buses; ++i)
-      os << net.bus_id[i] << "," << r.vm_pu[i] << "," << r.va_rad[i] * kRadToDeg << "\n";
+      os << net.bus_id[i] << "," << r.vm_pu[i] << "," << r.va_rad[i] * kRadToDeg << ","
+         << int(r.converged[0] != 0) << "\n";
   } else if (format == "json") {
     os << result_json(net, choice, r).dump(2) << "\n";
   } else if (format == "text") {

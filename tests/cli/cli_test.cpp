@@ -22,10 +22,11 @@ TEST(Cli, PowerflowCsvHasHeaderAndOneRowPerBus) {
   std::istringstream in(r.out);
   std::string line;
   std::getline(in, line);
-  EXPECT_EQ(line, "bus,vm_pu,va_deg");
+  EXPECT_EQ(line, "bus,vm_pu,va_deg,converged");
   int rows = 0, first_bus = -1;
   while (std::getline(in, line)) {
     if (rows == 0) first_bus = std::stoi(line.substr(0, line.find(',')));
+    EXPECT_EQ(line.substr(line.rfind(',')), ",1") << line;
     ++rows;
   }
   EXPECT_EQ(rows, 141);
@@ -127,6 +128,18 @@ TEST(Cli, NonConvergenceExitsNonZeroWithAMessage) {
   const auto r = run_cli("powerflow --set powerflow.max_iterations=2");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("did not converge after 2 iterations"), std::string::npos) << r.err;
+  // The table of a diverged solve says so on every row, not only in the exit status.
+  const auto csv = run_cli("powerflow --format csv --set powerflow.max_iterations=2");
+  EXPECT_EQ(csv.status, 1);
+  std::istringstream in(csv.out);
+  std::string line;
+  std::getline(in, line);
+  int rows = 0;
+  while (std::getline(in, line)) {
+    EXPECT_EQ(line.substr(line.rfind(',')), ",0") << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 141);
 }
 
 TEST(Cli, CommittedIeee141IsWhatTheImporterWrites) {
