@@ -59,14 +59,30 @@ void apply_tolerance_flag(Invocation& inv) {
                  "=" + inv.flags.at("--tolerance"));
 }
 
-int run_powerflow(Invocation& inv) {
+/// The network of `network.file`, the solver settings and the feeder model the two commands
+/// share (--tolerance applied first).
+struct PowerFlowSetup {
+  Network net;
+  PowerFlowChoice choice;
+  FeederModel feeder;
+};
+
+PowerFlowSetup powerflow_setup(Invocation& inv) {
   apply_tolerance_flag(inv);
   const std::string spec = inv.config.string("network.file");
-  const Network net = load_network(spec);
+  Network net = load_network(spec);
   const PowerFlowChoice choice = resolve_powerflow_config(inv.config);
   // The dense path impedance ((n-1)^2 complex values) only for the Z-bus method.
-  const FeederModel feeder =
+  FeederModel feeder =
       FeederModel::build(net, spec, choice.settings.method == PowerFlowMethod::kZbus);
+  return {std::move(net), choice, std::move(feeder)};
+}
+
+int run_powerflow(Invocation& inv) {
+  const PowerFlowSetup setup = powerflow_setup(inv);
+  const Network& net = setup.net;
+  const PowerFlowChoice& choice = setup.choice;
+  const FeederModel& feeder = setup.feeder;
   auto solver = make_powerflow_solver(feeder, choice.backend, choice.settings);
   std::vector<double> p, q;
   base_case_injections(net, p, q);
@@ -195,13 +211,10 @@ json bench_typed(const Network& net, const FeederModel& feeder, const PowerFlowC
 }
 
 int run_bench_powerflow(Invocation& inv) {
-  apply_tolerance_flag(inv);
-  const std::string spec = inv.config.string("network.file");
-  const Network net = load_network(spec);
-  const PowerFlowChoice choice = resolve_powerflow_config(inv.config);
-  // The dense path impedance ((n-1)^2 complex values) only for the Z-bus method.
-  const FeederModel feeder =
-      FeederModel::build(net, spec, choice.settings.method == PowerFlowMethod::kZbus);
+  const PowerFlowSetup setup = powerflow_setup(inv);
+  const Network& net = setup.net;
+  const PowerFlowChoice& choice = setup.choice;
+  const FeederModel& feeder = setup.feeder;
   const long long batch = inv.config.integer("bench.batch");
   if (batch < 1 || batch > (1LL << 24)) throw Error("config key 'bench.batch' must be in [1, 2^24]");
   if (inv.config.integer("bench.repetitions") < 1)
