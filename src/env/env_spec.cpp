@@ -8,7 +8,9 @@
 
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/format.hpp"
 #include "p2pgrid/core/io.hpp"
+#include "p2pgrid/env/physics.hpp"
 
 namespace p2pgrid {
 namespace {
@@ -158,6 +160,22 @@ EnvSpec build_env_spec(const Config& c) {
                   ": sell price above buy price; eq. (20) needs lambda_S <= lambda_B so that "
                   "lambda_S <= lambda_P2P <= lambda_B");
     max_buy = std::max(max_buy, s.buy_cny_per_kwh[h]);
+  }
+  // Where the market clears (p2p_market_clears), neither side may pay more than the grid: the
+  // buyer's lambda_P2P + fee <= lambda_B and the seller's lambda_P2P - fee >= lambda_S, i.e.
+  // fee <= min(lambda, 1 - lambda) (lambda_B - lambda_S) with eq. (20)'s price.
+  for (int h = 0; h < 24; ++h) {
+    const double spread = s.buy_cny_per_kwh[h] - s.sell_cny_per_kwh[h];
+    const double share = std::min(s.p2p_lambda, 1.0 - s.p2p_lambda);
+    if (p2p_market_clears(s.buy_cny_per_kwh[h], s.sell_cny_per_kwh[h], s.dso_fee_cny_per_kwh) &&
+        s.dso_fee_cny_per_kwh > share * spread)
+      throw Error("env.dso_fee_cny_per_kwh = " + format_double(s.dso_fee_cny_per_kwh) +
+                  " with env.p2p_lambda = " + format_double(s.p2p_lambda) + ": at hour " +
+                  std::to_string(h) + " the P2P " +
+                  (s.p2p_lambda < 0.5 ? "seller would get less" : "buyer would pay more") +
+                  " than the grid's price (expected fee <= min(lambda, 1 - lambda) (lambda_B - "
+                  "lambda_S) = " +
+                  format_short(share * spread) + " CNY/kWh in the hours where the market clears)");
   }
   s.price_scale_cny_per_kwh = max_buy > 0 ? max_buy : 1.0;  // observation scale (docs/env.md)
   s.cost_weight = c.number("env.reward.cost_weight");

@@ -36,6 +36,7 @@ TEST(EnvPhysics, InvariantsHoldOnRandomActionsOverTwoDays) {
   std::mt19937_64 rng(11);
   InvariantLog log;
   long long projected = 0, traded = 0, sold_to_grid = 0, nan_actions = 0, clipped_actions = 0;
+  long long closed_with_both_sides = 0;  // steps where the market does not clear (2 fee > spread)
   for (int s = 0; s < 2 * kStepsPerDay; ++s) {
     const std::vector<int> step0 = env.to_host(v.step, B), day0 = env.to_host(v.day, B);
     const std::vector<double> p_prev = env.to_host(v.unit_p_prev_kw, std::size_t(B) * U);
@@ -181,8 +182,14 @@ TEST(EnvPhysics, InvariantsHoldOnRandomActionsOverTwoDays) {
       log.check(std::abs(sum_p2p) <= 1e-6,
                 [&] { return at() + "sum P_P2P = " + std::to_string(sum_p2p); });
       log.check(std::abs(money) <= 1e-6, [&] { return at() + "P2P payments do not cancel"; });
-      log.check(std::abs(bought - std::min(surplus, deficit)) <= 1e-6, [&] {
-        return at() + "matched " + std::to_string(bought) + " != min(surplus, deficit)";
+      // Eq. (21) pro rata where a matched kWh costs less than the grid (two fees below the
+      // spread), none elsewhere.
+      const bool clears = 2 * spec.dso_fee_cny_per_kwh < lambda_b - lambda_s;
+      const double expect_matched = clears ? std::min(surplus, deficit) : 0.0;
+      closed_with_both_sides += !clears && std::min(surplus, deficit) > 1e-6;
+      log.check(std::abs(bought - expect_matched) <= 1e-6, [&] {
+        return at() + "matched " + std::to_string(bought) +
+               " != " + std::to_string(expect_matched) + (clears ? " (open)" : " (closed)");
       });
       log.check(price[e] >= lambda_s - 1e-12 && price[e] <= lambda_b + 1e-12,
                 [&] { return at() + "lambda_P2P outside [lambda_S, lambda_B]"; });
@@ -206,6 +213,7 @@ TEST(EnvPhysics, InvariantsHoldOnRandomActionsOverTwoDays) {
   EXPECT_GT(projected, 0);
   EXPECT_GT(traded, 0);
   EXPECT_GT(sold_to_grid, 0);
+  EXPECT_GT(closed_with_both_sides, 0) << "no step tested the closed market";
 }
 
 TEST(EnvPhysics, NanActsAsZeroAndOutOfRangeIsClipped) {

@@ -268,6 +268,26 @@ TEST(EnvSpecErrors, ScalarsOfTheSection) {
   EXPECT_MESSAGE_HAS(spec_error({"env.dso_fee_cny_per_kwh=-0.1"}), "env.dso_fee_cny_per_kwh",
                      ">= 0");
   EXPECT_MESSAGE_HAS(spec_error({"env.split=training"}), "training");
+  // Where the market clears, neither side may do worse than the grid: at lambda 0.05 the seller
+  // gets lambda_S + 0.05 x 0.38 - 0.03 < lambda_S in the flat hours (11-16, 22-23).
+  EXPECT_MESSAGE_HAS(spec_error({"env.p2p_lambda=0.05"}), "env.dso_fee_cny_per_kwh = 0.03",
+                     "env.p2p_lambda = 0.05", "at hour 11 the P2P seller would get less",
+                     "= 0.019 CNY/kWh");
+  EXPECT_MESSAGE_HAS(spec_error({"env.p2p_lambda=0.95"}),
+                     "at hour 11 the P2P buyer would pay more");
+}
+
+// A fee above the night's spread closes the market at night (env_physics_test), and one above
+// half the flat hours' spread closes it there too: neither is an error.
+TEST(EnvSpec, AFeeThatClosesTheMarketInSomeHoursIsAccepted) {
+  Config c = Config::defaults();
+  c.set("env.dso_fee_cny_per_kwh=0.2");  // 0.4 > 0.38 (flat), < 0.82 (peak)
+  const EnvSpec spec = build_env_spec(c);
+  int clearing_hours = 0;
+  for (int h = 0; h < 24; ++h)
+    clearing_hours += p2p_market_clears(spec.buy_cny_per_kwh[h], spec.sell_cny_per_kwh[h],
+                                        spec.dso_fee_cny_per_kwh);
+  EXPECT_EQ(clearing_hours, 8);  // hours 8-10 and 17-21
 }
 
 // Regression: a bad split name gave parse_split's bare message without the key env.split.

@@ -227,7 +227,7 @@ TEST(Expert, ReportedResidualsDescribeTheReturnedIterate) {
 
 // ------------------------------------------------------------------- replay through the env
 
-/// Plays two test days with `policy_fn(env)` giving actions [B, A, 5]; returns each env's
+/// Plays whole days with `policy_fn(env)` giving actions [B, A, 5]; returns each env's
 /// last_episode metrics and the largest per-agent projection.
 struct Replay {
   std::vector<double> last_episode;  // [B, kNumMetrics]
@@ -260,9 +260,12 @@ TEST(Expert, ReplayThroughTheEnvReproducesThePlan) {
   const Expert expert(spec, resolve_expert_config(Config::defaults()),
                       test::default_cpu_powerflow());
   const std::vector<int> test_days = days_in_split(spec.profiles.year, Split::kTest);
-  // The days of full_day_plans(), planned again here by the policy itself.
-  const std::vector<int> days = {test_days[0], test_days[1]};
-  const int B = 2;
+  // The days of full_day_plans(), planned again here by the policy itself, and training day
+  // 280, whose night hours have both surplus and deficit: there the env's market must not
+  // clear (two fees above the spread) as the plan routes them through the grid (the gap was
+  // 2.7e-3 when the env cleared every hour).
+  const std::vector<int> days = {test_days[0], test_days[1], 280};
+  const int B = 3;
   std::unique_ptr<ExpertPolicy> policy;
   const Replay ex = play_day(spec, days, [&](const EnvBatch& env) {
     if (!policy) policy = std::make_unique<ExpertPolicy>(expert, env);
@@ -291,7 +294,9 @@ TEST(Expert, ReplayThroughTheEnvReproducesThePlan) {
                 plan.ac_violation_pu, m[kMetCost],
                 std::abs(m[kMetCost] - plan.objective_cny) / std::abs(plan.objective_cny),
                 m[kMetViolBusSteps], mr[kMetViolBusSteps], m[kMetBusSteps], m[kMetP2p]);
-    EXPECT_NEAR(m[kMetCost], plan.objective_cny, 1e-3 * std::abs(plan.objective_cny));
+    // The target is 1e-3; these days replay within 1.6e-5 (the solver's tolerance), so
+    // 1e-4 also catches a mismatch of env and QP a tenth of the target's size.
+    EXPECT_NEAR(m[kMetCost], plan.objective_cny, 1e-4 * std::abs(plan.objective_cny));
     EXPECT_EQ(m[kMetNonConverged], 0);
     ex_viol += m[kMetViolBusSteps];
     rnd_viol += mr[kMetViolBusSteps];

@@ -15,4 +15,12 @@ inline std::string format_double(double v) {
   return buf;
 }
 
+/// Six significant digits, for a limit computed from other values (0.01, not
+/// 0.010000000000000009).
+inline std::string format_short(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
 }  // namespace p2pgrid

@@ -180,6 +180,18 @@ P2P_HD double clip_action(float a) {
   return x >= -1.0 ? (x <= 1.0 ? x : 1.0) : (x < -1.0 ? -1.0 : 0.0);
 }
 
+/// Whether the DSO clears P2P trades in an hour with time-of-use prices lambda_B, lambda_S (CNY
+/// per kWh) and a fee charged to both sides: only where a matched kWh costs the community less
+/// than the grid, 2 fee < lambda_B - lambda_S (a buyer's kWh from a seller through the grid
+/// costs the spread; through the market, the two fees). Elsewhere every kWh goes to the grid,
+/// so the market never makes the community pay more (the night hours of the default tariff,
+/// 0.02 CNY of spread against 0.06 of fees). The expert's QP (eqs. 14-21, P2P at the fee) reaches
+/// the same volume by itself: none in these hours, min(surplus, deficit) in the others. The
+/// spec checks that no side pays more than the grid where the market clears (env_spec.cpp).
+P2P_HD bool p2p_market_clears(double lambda_b, double lambda_s, double dso_fee) {
+  return 2.0 * dso_fee < lambda_b - lambda_s;
+}
+
 /// Applies one step's actions [A, 5]: maps them to set-points (eq. 22), projects them onto the
 /// device constraints (eqs. 1-8: CDG bounds and ramp, RDG availability and inverter circle with
 /// active-power priority, BESS power and SOC window, CL bound), clears the P2P market pro rata
@@ -269,9 +281,11 @@ P2P_HD void env_apply_actions(const EnvParamsView& p, const EnvStateView& s, con
     projection_total += ao[kAoProjection];
     if (p_ex > 0) surplus += p_ex; else deficit -= p_ex;
   }
-  // Eq. (21): the DSO matches total surplus to total deficit pro rata; the rest trades with
-  // the grid. Sum of P_P2P is exactly zero up to round-off.
-  const double matched = p2p_min(surplus, deficit);
+  // Eq. (21): the DSO matches total surplus to total deficit pro rata, in the hours where that
+  // costs less than the grid (p2p_market_clears); the rest trades with the grid. Sum of P_P2P
+  // is exactly zero up to round-off.
+  const double matched =
+      p2p_market_clears(lambda_b, lambda_s, p.dso_fee) ? p2p_min(surplus, deficit) : 0.0;
   const double buy_share = deficit > 0 ? matched / deficit : 0.0;
   const double sell_share = surplus > 0 ? matched / surplus : 0.0;
   const double lambda_p2p = p.p2p_lambda * (lambda_b - lambda_s) + lambda_s;  // eq. (20)
