@@ -1,15 +1,17 @@
 // Config merging: the defaults are the schema; unknown keys and wrong types are errors that name
 // the key, the source and the nearest valid key.
+#include "p2pgrid/core/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <regex>
 #include <set>
 
-#include "support/errors.hpp"
-#include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/io.hpp"
+#include "support/errors.hpp"
+#include "support/temp_dir.hpp"
 
 namespace p2pgrid {
 namespace {
@@ -55,7 +57,7 @@ TEST(Config, WrongTypeNamesKeyAndExpectedType) {
 }
 
 TEST(Config, FileErrorsNameTheFileAndLeaveValuesUnchanged) {
-  const std::string dir = ::testing::TempDir();
+  const std::string dir = test::fresh_temp_dir();
   const std::string bad = dir + "/p2p_bad_config.json";
   write_text_file_atomic(bad, R"({"powerflow": {"backend": "cuda", "max_iter": 3}})");
   Config c = small();

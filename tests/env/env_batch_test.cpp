@@ -3,9 +3,13 @@
 // the split), save_state / load_state, and the observation, state and action-mask layout of
 // eqs. (22)-(23).
 #include <gtest/gtest.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <random>
@@ -17,6 +21,7 @@
 #include <omp.h>
 #endif
 
+#include "p2pgrid/core/rng.hpp"
 #include "p2pgrid/env/env_batch.hpp"
 #include "support/env_fixtures.hpp"
 
@@ -432,14 +437,18 @@ TEST(EnvBatch, FailedLoadStateLeavesTheBatchUnchanged) {
 // exported buffer held uninitialized memory (seen: 1.3e182) until the first step.
 TEST(EnvBatch, OutputsAreDefinedRightAfterReset) {
   const EnvSpec& spec = test::default_env_spec();
-  const int B = 64, A = spec.num_agents();
-  // Dirty the heap with a batch's worth of non-zero doubles first, so that fresh allocations
-  // are likely to reuse it (uninitialized memory is not reliably nonzero otherwise).
-  {
-    std::vector<double> dirt(1 << 16, 3.5e7);
-    EXPECT_EQ(dirt[123], 3.5e7);
-  }
+  // Few envs, so that every buffer comes from the heap (glibc maps fresh zeroed pages for
+  // blocks from 128 KiB on), and the heap fills each new block with 0x5a bytes (M_PERTURB):
+  // a buffer nobody wrote then holds 1.4e127 or 1.5e16, never a lucky 0.
+  const int B = 4, A = spec.num_agents();
+  ASSERT_LT(std::size_t(B) * A * kNumAgentOut * sizeof(double), std::size_t(128) << 10);
+#if defined(__GLIBC__)
+  ASSERT_EQ(mallopt(M_PERTURB, 0xa5), 1);
+#endif
   EnvBatch env(spec, Backend::kCpu, B, test::default_cpu_powerflow());
+#if defined(__GLIBC__)
+  mallopt(M_PERTURB, 0);
+#endif
   env.reset(1);
   const EnvBatchView& v = env.view();
   for (double x : env.to_host(v.price_p2p, B)) ASSERT_EQ(x, 0.0) << "price_p2p";
@@ -567,6 +576,32 @@ TEST(EnvBatch, LoadStateRejectsImpossibleValues) {
   EXPECT_NE(m.find("plays day 1000000, outside the year's 365 days"), std::string::npos) << m;
   m = test::error_of([&] { env.load_state(with_int(step_at, 96)); });
   EXPECT_NE(m.find("at step 96, outside 0..95"), std::string::npos) << m;
+  // Then rng [B] Rng {state, inc}, CDG outputs [B, U] and SOC [B, U] doubles (and more).
+  const std::size_t U = spec.num_units();
+  const std::size_t rng_at = day_at + 2 * sizeof(int) + 8;
+  const std::size_t soc_at = rng_at + 2 * sizeof(Rng) + 8 + 2 * U * sizeof(double) + 8;
+  auto size_before = [&](std::size_t at) {
+    std::uint64_t n = 0;
+    std::memcpy(&n, &good[at - 8], sizeof(n));
+    return n;
+  };
+  ASSERT_EQ(size_before(rng_at), 2 * sizeof(Rng)) << "the layout above is out of date";
+  ASSERT_EQ(size_before(soc_at), 2 * U * sizeof(double)) << "the layout above is out of date";
+  std::string even_inc = good;
+  const std::uint64_t inc = 2;  // a PCG stream increment must be odd
+  std::memcpy(&even_inc[rng_at + sizeof(Rng) + offsetof(Rng, inc)], &inc, sizeof(inc));
+  m = test::error_of([&] { env.load_state(even_inc); });
+  EXPECT_NE(m.find("env 1 has an invalid RNG state"), std::string::npos) << m;
+  int bess = -1;
+  for (int u = 0; u < int(U) && bess < 0; ++u)
+    if (spec.units[u].type == DeviceType::kBess) bess = u;
+  ASSERT_GE(bess, 0);
+  std::string full = good;
+  const double twice = 2 * spec.units[bess].energy_kwh;
+  std::memcpy(&full[soc_at + (U + bess) * sizeof(double)], &twice, sizeof(twice));  // env 1
+  m = test::error_of([&] { env.load_state(full); });
+  EXPECT_NE(m.find("env 1 unit " + std::to_string(bess) + " has SOC"), std::string::npos) << m;
+  EXPECT_NE(m.find("kWh outside its window"), std::string::npos) << m;
   EXPECT_EQ(env.save_state(), good);  // nothing was loaded
 }
 

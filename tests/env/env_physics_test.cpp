@@ -540,11 +540,17 @@ Penalty penalty_of(const EnvSpec& spec, const double* vm, bool converged) {
   return p;
 }
 
+/// Plays `steps` random steps of 8 envs from reset(21), or from `start` (a save_state() of 8
+/// envs) when given, checking each step's reward, flags and agent voltages.
 void check_reward_on_random_run(const EnvSpec& spec, const PowerFlowChoice& pf, int steps,
-                                int* violated, int* clean, int* nonconverged) {
+                                int* violated, int* clean, int* nonconverged,
+                                const std::string* start = nullptr) {
   const int B = 8, A = spec.num_agents(), nb = spec.network.num_buses();
   EnvBatch env(spec, Backend::kCpu, B, pf);
-  env.reset(21);
+  if (start)
+    env.load_state(*start);
+  else
+    env.reset(21);
   std::mt19937_64 rng(4);
   const EnvBatchView& v = env.view();
   for (int s = 0; s < steps; ++s) {
@@ -606,10 +612,23 @@ TEST(EnvPhysics, RewardIsSharedCostPlusVoltagePenalty) {
 }
 
 TEST(EnvPhysics, NonConvergedPowerFlowCostsTheFixedPenaltyAndKeepsTheLastVoltage) {
+  // Envs that have played 3 steps with converged power flows (so each agent's last voltage is
+  // its bus's, not the reset's slack voltage) go on with flows that cannot converge.
+  const EnvSpec& spec = test::default_env_spec();
+  const int A = spec.num_agents();
+  EnvBatch played(spec, Backend::kCpu, 8, test::default_cpu_powerflow());
+  played.reset(21);
+  std::mt19937_64 rng(5);
+  for (int s = 0; s < 3; ++s) played.step(test::random_actions(rng, 8, A).data());
+  const std::vector<double> v_last = played.to_host(played.view().agent_v_prev_pu, 8 * A);
+  int off_slack = 0;
+  for (double v : v_last) off_slack += std::abs(v - spec.network.v_slack_pu) > 1e-4;
+  ASSERT_GT(off_slack, 0) << "every last voltage is the slack's: the check below is vacuous";
+  const std::string state = played.save_state();
   PowerFlowChoice pf = test::default_cpu_powerflow();
   pf.settings.max_iterations = 1;  // one sweep cannot meet 1e-9 on a loaded feeder
   int violated = 0, clean = 0, nonconverged = 0;
-  check_reward_on_random_run(test::default_env_spec(), pf, 4, &violated, &clean, &nonconverged);
+  check_reward_on_random_run(spec, pf, 4, &violated, &clean, &nonconverged, &state);
   EXPECT_EQ(nonconverged, 4 * 8);
 }
 

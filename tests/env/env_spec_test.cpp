@@ -14,6 +14,7 @@
 
 #include "p2pgrid/env/env_batch.hpp"
 #include "support/env_fixtures.hpp"
+#include "support/temp_dir.hpp"
 
 namespace p2pgrid {
 namespace {
@@ -348,7 +349,7 @@ TEST(EnvProfilesJson, RoundTripIsExact) {
 }
 
 TEST(EnvProfilesJson, AFileNamedInTheConfigFeedsTheEnv) {
-  const std::string path = ::testing::TempDir() + "/p2pgrid_env_spec_test_profiles.json";
+  const std::string path = test::fresh_temp_dir() + "/profiles.json";
   {
     std::ofstream f(path);
     f << year_profiles_to_json_text(small_year());

@@ -2,6 +2,8 @@
 // section II-C): KKT conditions of its ADMM plans checked independently on the exported QP,
 // replay through the env (the env's day cost reproduces the plan's objective, no projection,
 // voltage violations far below a random policy's), warm starts, and errors.
+#include "p2pgrid/expert/expert.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,9 +17,9 @@
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/env/env_batch.hpp"
 #include "p2pgrid/env/profiles.hpp"
-#include "p2pgrid/expert/expert.hpp"
 #include "p2pgrid/expert/expert_policy.hpp"
 #include "support/env_fixtures.hpp"
+#include "support/worst.hpp"
 
 namespace p2pgrid {
 namespace {
@@ -128,11 +130,12 @@ KktFigures kkt_figures(const Expert& expert, const ExpertPlan& plan) {
   }
   const std::vector<double> ax = qp.mul_a(x), px = qp.mul_p(x), aty = qp.mul_at(y);
   for (std::size_t i = 0; i < qp.m; ++i) {
-    k.prim = std::max(k.prim, std::abs(ax[i] - z[i]));
-    k.z_outside = std::max({k.z_outside, qp.l[i] - z[i], z[i] - qp.u[i]});
+    test::keep_worst(k.prim, std::abs(ax[i] - z[i]));
+    test::keep_worst(k.z_outside, std::max(qp.l[i] - z[i], z[i] - qp.u[i]));
   }
   k.prim_scale = std::max(inf_norm(ax), inf_norm(z));
-  for (std::size_t j = 0; j < qp.n; ++j) k.dual = std::max(k.dual, std::abs(px[j] + qp.q[j] + aty[j]));
+  for (std::size_t j = 0; j < qp.n; ++j)
+    test::keep_worst(k.dual, std::abs(px[j] + qp.q[j] + aty[j]));
   k.q_norm = inf_norm(qp.q);
   k.dual_scale = std::max({inf_norm(px), inf_norm(aty), k.q_norm});
   const int mb = expert.qp().block_rows;
@@ -146,7 +149,7 @@ KktFigures kkt_figures(const Expert& expert, const ExpertPlan& plan) {
     if (up) viol = std::max(viol, ax[i] - qp.u[i]), bound = std::max(bound, std::abs(qp.u[i]));
     const int kind = static_cast<int>(expert.qp().rows[i % mb].kind);
     k.worst_by_kind[kind] = std::max(k.worst_by_kind[kind], viol);
-    k.worst_violation = std::max(k.worst_violation, viol);
+    test::keep_worst(k.worst_violation, std::isnan(ax[i]) ? ax[i] : viol);
     k.worst_relative_to_bound = std::max(k.worst_relative_to_bound, viol / bound);
     if (!lo && y[i] < -y_tol) ++k.wrong_sign;
     if (!up && y[i] > y_tol) ++k.wrong_sign;
@@ -340,8 +343,9 @@ TEST(Expert, WarmStartFromAnEarlierPlanNeedsFewerIterations) {
     ASSERT_EQ(cold[e].info.status, SolveStatus::kSolved);
     ASSERT_EQ(warm[e].info.status, SolveStatus::kSolved);
     EXPECT_LT(warm[e].info.iterations, cold[e].info.iterations);
-    // Both solve the same problem.
-    EXPECT_NEAR(warm[e].objective_cny, cold[e].objective_cny, 1e-3 * std::abs(cold[e].objective_cny));
+    // Both solve the same problem (observed within 1.6e-5: the solver's tolerance).
+    EXPECT_NEAR(warm[e].objective_cny, cold[e].objective_cny,
+                1e-4 * std::abs(cold[e].objective_cny));
   }
 }
 
@@ -361,7 +365,7 @@ TEST(Expert, WarmStartFromThePreviousDayNeedsFewerIterations) {
     ASSERT_EQ(cold[e].info.status, SolveStatus::kSolved);
     ASSERT_EQ(warm[e].info.status, SolveStatus::kSolved);
     EXPECT_NEAR(warm[e].objective_cny, cold[e].objective_cny,
-                1e-3 * std::abs(cold[e].objective_cny));
+                1e-4 * std::abs(cold[e].objective_cny));
     cold_sum += cold[e].info.iterations;
     warm_sum += warm[e].info.iterations;
   }
@@ -533,7 +537,9 @@ TEST(Expert, AReplanOfTheSameDayStartsFromTheDsoCorrectedOffsets) {
   ASSERT_EQ(next.t0, 0);
   ASSERT_NE(next.day, 305);
   EXPECT_EQ(policy.stats().offsets_carried, 1);
-  if (next.dso_rounds == 0) EXPECT_TRUE(next.data.v_offset_pu.empty());
+  // Its own offsets: none (the linear ones) unless its own DSO round corrected them.
+  EXPECT_NE(next.data.v_offset_pu, first.data.v_offset_pu);
+  EXPECT_EQ(next.data.v_offset_pu.empty(), next.dso_rounds == 0);
 }
 
 TEST(Expert, TheAcCheckInChunksGivesTheOneBatchPlans) {

@@ -8,11 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "support/errors.hpp"
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/io.hpp"
 #include "p2pgrid/network/network.hpp"
+#include "support/errors.hpp"
 #include "support/shared_data.hpp"
+#include "support/temp_dir.hpp"
 
 namespace p2pgrid {
 namespace {
@@ -73,9 +74,7 @@ Network awkward_network() {
   return parse_matpower(text, "awkward.m");
 }
 
-std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + "p2pgrid_network_json_test_" + name;
-}
+std::string temp_path(const std::string& name) { return test::fresh_temp_dir() + "/" + name; }
 
 TEST(NetworkJson, RoundTripIsExact) {
   const Network net = awkward_network();
@@ -97,7 +96,7 @@ TEST(NetworkJson, WriteAndReadFile) {
   const Network net = awkward_network();
   const std::string path = temp_path("awkward.json");
   write_network_json(net, path);
-  EXPECT_FALSE(path_exists(path + ".tmp"));
+  EXPECT_EQ(read_text_file(path), network_to_json_text(net));  // atomicity: io_test.cpp
   expect_same_network(net, read_network_json(path));
   expect_same_network(net, load_network(path));
 }
