@@ -66,6 +66,11 @@ void play_days_of_rollout_split(Config& config);
 /// returns the report: per-day and mean metrics (see docs/env.md). Writes rollout.trace if set.
 nlohmann::json play_rollout(Config& config);
 
+/// For a report of play_rollout with the expert policy: writes a line to stderr and returns
+/// true if any plan was not solved or failed the DSO's AC check (the commands then exit 1 after
+/// writing their outputs, so that a sweep's driver sees it); false otherwise.
+bool expert_failures_reported(const nlohmann::json& report);
+
 /// True for output.format = json, false for text; any other value is an Error naming the key
 /// (for the commands that print a report as text or JSON).
 bool json_output(const Config& config);

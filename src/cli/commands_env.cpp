@@ -58,6 +58,19 @@ void play_days_of_rollout_split(Config& cfg) {
   cfg.set("env.split=" + cfg.string("rollout.split"));
 }
 
+bool expert_failures_reported(const json& report) {
+  if (!report.contains("expert")) return false;
+  const json& x = report["expert"];
+  const long long unsolved = x["unsolved_plans"], unverified = x["unverified_plans"];
+  if (unsolved + unverified == 0) return false;
+  std::cerr << "p2pgrid: error: " << unsolved << " of the expert's " << x["plans"].get<long long>()
+            << " plans were not solved and " << unverified
+            << " failed the DSO's AC check (worst voltage "
+            << x["worst_ac_violation_pu"].get<double>()
+            << " p.u. beyond a limit); the days' expert_plans_usable say which\n";
+  return true;
+}
+
 bool json_output(const Config& cfg) {
   const std::string format = cfg.string("output.format");
   if (format != "text" && format != "json")
@@ -97,12 +110,15 @@ json play_rollout(Config& cfg) {
     expert_policy = std::make_unique<ExpertPolicy>(*expert, env);
   }
   std::vector<double> expert_objective(days, 0.0);
+  std::vector<std::uint8_t> expert_usable(days, 1);  // every plan of the env's day was usable
   for (int t = 0; t < kStepsPerDay; ++t) {
     if (expert_policy) {
       expert_policy->act();
-      if (t == 0)
-        for (int e = 0; e < days; ++e)
-          expert_objective[e] = expert_policy->plans()[e].objective_cny;
+      for (int e = 0; e < days; ++e) {
+        const ExpertPlan& plan = expert_policy->plans()[e];
+        if (t == 0) expert_objective[e] = plan.objective_cny;
+        expert_usable[e] &= plan.usable();
+      }
       env.step(expert_policy->actions());
     } else {
       policy_actions(policy, seed, t, days, A, actions);
@@ -140,21 +156,28 @@ json play_rollout(Config& cfg) {
   for (int e = 0; e < days; ++e) {
     json d = day_metrics(sums.data() + std::size_t(e) * kNumMetrics);
     d["day"] = day_ids[e];
-    if (expert_policy) d["expert_objective_cny"] = expert_objective[e];
+    if (expert_policy) {
+      d["expert_objective_cny"] = expert_objective[e];
+      d["expert_plans_usable"] = expert_usable[e] != 0;
+    }
     per_day.push_back(d);
     for (int m = 0; m < kNumMetrics; ++m) mean[m] += sums[std::size_t(e) * kNumMetrics + m] / days;
   }
   report["days"] = per_day;
   report["mean"] = day_metrics(mean.data());
   report["network"] = spec.network.name;
+  report["seed"] = seed;
   if (expert_policy) {  // what the expert's plans cost (all envs, all re-plans)
     const ExpertPolicyStats& st = expert_policy->stats();
     report["expert"] = {{"plan_batches", st.batches},
                         {"plans", st.plans},
+                        {"resolve_every_steps", expert->settings().resolve_every_steps},
                         {"mean_iterations", st.plans > 0 ? double(st.iterations) / st.plans : 0.0},
                         {"max_iterations", st.max_iterations},
                         {"dso_resolved_plans", st.dso_resolved_plans},
                         {"unsolved_plans", st.unsolved_plans},
+                        {"unverified_plans", st.unverified_plans},
+                        {"worst_ac_violation_pu", st.worst_ac_violation_pu},
                         {"dso_offsets_carried", st.offsets_carried},
                         {"plan_s", st.plan_s}};
   }
@@ -201,14 +224,15 @@ int run_rollout(Invocation& inv) {
                 << x["mean_iterations"].get<double>() << " ADMM iterations per plan (max "
                 << x["max_iterations"].get<int>() << "), "
                 << x["dso_resolved_plans"].get<long long>() << " re-solved by the DSO, "
-                << x["unsolved_plans"].get<long long>() << " not solved, " << std::setprecision(2)
-                << x["plan_s"].get<double>() << " s\n";
+                << x["unsolved_plans"].get<long long>() << " not solved, "
+                << x["unverified_plans"].get<long long>() << " failed the DSO's AC check, "
+                << std::setprecision(2) << x["plan_s"].get<double>() << " s\n";
     }
   }
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/rollout.json", report.dump(2) + "\n");
   }
-  return 0;
+  return expert_failures_reported(report) ? 1 : 0;
 }
 
 int run_bench_env(Invocation& inv) {

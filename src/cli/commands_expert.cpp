@@ -7,6 +7,7 @@
 #include "bench.hpp"
 #include "cli.hpp"
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/format.hpp"
 #include "p2pgrid/core/io.hpp"
 #include "p2pgrid/expert/expert.hpp"
 
@@ -26,6 +27,7 @@ json plan_json(const Expert& expert, const ExpertPlan& p) {
   j["objective_cny"] = p.objective_cny;
   j["ac_violation_pu"] = p.ac_violation_pu;
   j["ac_converged"] = p.ac_converged;
+  j["dso_verified"] = p.dso_verified;
   j["dso_rounds"] = p.dso_rounds;
   json costs = json::array();
   for (int a = 0; a < expert.spec().num_agents(); ++a)
@@ -96,7 +98,15 @@ int run_expert(Invocation& inv) {
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/expert.json", j.dump(2) + "\n");
   }
-  return p.info.status == SolveStatus::kSolved ? 0 : 1;
+  if (p.info.status == SolveStatus::kSolved && !p.dso_verified)
+    std::cerr << "p2pgrid: error: the plan fails the DSO's AC check after " << p.dso_rounds
+              << " round(s): "
+              << (p.ac_converged ? "a voltage is " + format_short(p.ac_violation_pu) +
+                                       " p.u. beyond its limit (expert.dso_tolerance_pu " +
+                                       format_short(expert.settings().dso_tolerance_pu) + ")"
+                                 : std::string("an AC power flow did not converge"))
+              << "\n";
+  return p.usable() ? 0 : 1;
 }
 
 int run_bench_expert(Invocation& inv) {

@@ -177,11 +177,12 @@ int run_study(Invocation& inv) {
                 << r["mean"]["nonconverged_steps"].get<double>()
                 << " steps per day (its violation rate leaves them out)\n";
 
+  const bool expert_failed = expert_failures_reported(policies["expert"]);
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/study.json", report.dump(2) + "\n");
     std::cout << "wrote " << inv.out_dir << "/study.json\n";
   }
-  return rs.converged[0] ? 0 : 1;
+  return rs.converged[0] && !expert_failed ? 0 : 1;
 }
 
 }  // namespace

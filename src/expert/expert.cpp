@@ -265,6 +265,7 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
         }
         plan.ac_violation_pu = std::max(worst, 0.0);
         plan.ac_converged = converged;
+        plan.dso_verified = converged && plan.ac_violation_pu <= settings_.dso_tolerance_pu;
         relinearized[i] = plan.ac_violation_pu > settings_.dso_tolerance_pu && converged &&
                           round < settings_.dso_rounds && plan.info.status == SolveStatus::kSolved;
       }

@@ -13,7 +13,7 @@ ExpertPolicy::ExpertPolicy(const Expert& expert, const EnvBatch& env)
       env_(env),
       actions_(env.backend(), std::size_t(env.num_envs()) * env.num_agents() * kActionDim),
       cost_(env.backend(), env.num_envs()),
-      solved_(env.backend(), env.num_envs()) {
+      usable_(env.backend(), env.num_envs()) {
   if (env.num_agents() != expert.spec().num_agents() ||
       env.num_units() != expert.spec().num_units())
     throw Error("ExpertPolicy: the expert and the env were built from different specs");
@@ -60,19 +60,23 @@ void ExpertPolicy::act() {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++stats_.batches;
     std::vector<double> cost(B);
-    std::vector<std::uint8_t> solved(B);
+    std::vector<std::uint8_t> usable(B);
     for (int e = 0; e < B; ++e) {
       const ExpertPlan& p = plans_[e];
       cost[e] = p.objective_cny;
-      solved[e] = p.info.status == SolveStatus::kSolved;
+      const bool solved = p.info.status == SolveStatus::kSolved;
+      usable[e] = p.usable();
       ++stats_.plans;
       stats_.iterations += p.info.iterations;
       stats_.max_iterations = std::max(stats_.max_iterations, p.info.iterations);
       stats_.dso_resolved_plans += p.dso_rounds > 0;
-      stats_.unsolved_plans += !solved[e];
+      stats_.unsolved_plans += !solved;
+      stats_.unverified_plans += solved && !p.dso_verified;
+      if (solved)
+        stats_.worst_ac_violation_pu = std::max(stats_.worst_ac_violation_pu, p.ac_violation_pu);
     }
     cost_.copy_from_host(cost.data(), B);
-    solved_.copy_from_host(solved.data(), B);
+    usable_.copy_from_host(usable.data(), B);
   }
   std::vector<float> a(std::size_t(B) * A * kActionDim);
   for (int e = 0; e < B; ++e)

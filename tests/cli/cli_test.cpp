@@ -1,12 +1,14 @@
 // End-to-end tests of the command line: output formats, the shared option shape, errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "p2pgrid/core/device.hpp"
 #include "p2pgrid/core/io.hpp"
 #include "p2pgrid/network/network.hpp"
+#include "support/env_fixtures.hpp"
 #include "support/run_cli.hpp"
 #include "support/shared_data.hpp"
 #include "support/temp_dir.hpp"
@@ -233,8 +235,14 @@ TEST(Cli, ExpertRolloutReportsWhatItsPlansCost) {
   EXPECT_EQ(x["dso_resolved_plans"], 1);
   EXPECT_EQ(x["dso_offsets_carried"], 1);
   EXPECT_EQ(x["unsolved_plans"], 0);
+  EXPECT_EQ(x["unverified_plans"], 0);
+  EXPECT_EQ(x["resolve_every_steps"], 48);
+  EXPECT_EQ(j["seed"], 1);
   EXPECT_GT(x["plan_s"].get<double>(), 0.0);
-  for (const json& d : j["days"]) EXPECT_GT(d["expert_objective_cny"].get<double>(), 0.0);
+  for (const json& d : j["days"]) {
+    EXPECT_GT(d["expert_objective_cny"].get<double>(), 0.0);
+    EXPECT_TRUE(d["expert_plans_usable"].get<bool>());
+  }
   r = run_cli("rollout --policy zero --days 1 --json");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_FALSE(json::parse(r.out).contains("expert"));
@@ -265,6 +273,28 @@ TEST(Cli, ExpertSolvesADayAndExportsItsQp) {
   EXPECT_EQ(q["l"].size(), j["constraints"].get<std::size_t>());
   EXPECT_EQ(q["day"], j["day"]);
   EXPECT_EQ(q["P"]["triangle"], "upper");
+}
+
+TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
+  // Unsolved plans (20 iterations): the rollout still reports, marks the days and exits 1.
+  auto r = run_cli("rollout --policy expert --days 1 --json --set expert.max_iterations=20");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("1 of the expert's 1 plans were not solved"), std::string::npos) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["expert"]["unsolved_plans"], 1);
+  EXPECT_FALSE(j["days"][0]["expert_plans_usable"].get<bool>());
+  // A solved plan the DSO did not pass (day 305 without a round): the expert command says so.
+  const std::vector<int> train =
+      days_in_split(test::default_env_spec().profiles.year, Split::kTrain);
+  const auto at = std::find(train.begin(), train.end(), 305);
+  ASSERT_NE(at, train.end());
+  r = run_cli("expert --split train --day " + std::to_string(at - train.begin()) +
+              " --json --set expert.dso_rounds=0");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("fails the DSO's AC check after 0 round(s)"), std::string::npos) << r.err;
+  const json e = json::parse(r.out);
+  EXPECT_EQ(e["status"], "solved");
+  EXPECT_FALSE(e["dso_verified"].get<bool>());
 }
 
 TEST(Cli, BenchExpertReportsPlansAndIterations) {

@@ -429,13 +429,43 @@ TEST(Expert, ThePolicyFlagsThePlansItCouldNotSolve) {
     env.reset(3, {days[0], days[1]});
     ExpertPolicy policy(*ex, env);
     policy.act();
-    const std::vector<std::uint8_t> solved = env.to_host(policy.plan_solved(), 2);
+    const std::vector<std::uint8_t> solved = env.to_host(policy.plan_usable(), 2);
     for (int e = 0; e < 2; ++e) {
       EXPECT_EQ(policy.plans()[e].info.status,
                 limited ? SolveStatus::kMaxIterations : SolveStatus::kSolved);
       EXPECT_EQ(solved[e], limited ? 0 : 1);
     }
     EXPECT_EQ(policy.stats().unsolved_plans, limited ? 2 : 0);
+  }
+}
+
+TEST(Expert, ThePolicyFlagsAPlanTheDsoDidNotPass) {
+  // Day 305's linear plan breaks a voltage limit in the AC check. Without a DSO round to fix
+  // it, the plan is solved but no expert's: flagged beside the actions and counted; with the
+  // default rounds it is re-linearized and passes.
+  const EnvSpec& spec = test::default_env_spec();
+  for (int rounds : {0, 3}) {
+    SCOPED_TRACE(std::to_string(rounds) + " DSO rounds");
+    Config c = Config::defaults();
+    c.set("expert.dso_rounds=" + std::to_string(rounds));
+    const Expert expert(spec, resolve_expert_config(c), test::default_cpu_powerflow());
+    EnvBatch env(spec, Backend::kCpu, 1, test::default_cpu_powerflow());
+    env.reset(3, {305});
+    ExpertPolicy policy(expert, env);
+    policy.act();
+    const ExpertPlan& plan = policy.plans()[0];
+    const bool pass = rounds > 0;
+    EXPECT_EQ(plan.info.status, SolveStatus::kSolved);
+    EXPECT_EQ(plan.dso_verified, pass);
+    EXPECT_EQ(plan.usable(), pass);
+    EXPECT_EQ(env.to_host(policy.plan_usable(), 1)[0], pass ? 1 : 0);
+    EXPECT_EQ(policy.stats().unverified_plans, pass ? 0 : 1);
+    EXPECT_EQ(policy.stats().unsolved_plans, 0);
+    EXPECT_EQ(policy.stats().worst_ac_violation_pu, plan.ac_violation_pu);
+    if (pass)
+      EXPECT_LE(plan.ac_violation_pu, expert.settings().dso_tolerance_pu);
+    else
+      EXPECT_GT(plan.ac_violation_pu, expert.settings().dso_tolerance_pu);
   }
 }
 

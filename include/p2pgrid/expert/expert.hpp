@@ -46,7 +46,13 @@ struct ExpertPlan {
   double ac_violation_pu = 0;             // largest AC distance outside [V_min, V_max] (0: none)
   int dso_rounds = 0;                     // re-linearizations performed
   bool ac_converged = true;               // every step's AC power flow converged
-  ExpertEnvData data;                     // day, state and voltage offsets used
+  // The DSO's verdict after its rounds: every AC power flow converged and no voltage beyond a
+  // limit by more than dso_tolerance_pu. A solved plan that fails it (the rounds ran out, or
+  // the AC flow diverged) is no expert action either.
+  bool dso_verified = false;
+  ExpertEnvData data;  // day, state and voltage offsets used
+  /// Solved and verified: the plan's actions are an expert's.
+  bool usable() const { return info.status == SolveStatus::kSolved && dso_verified; }
 };
 
 /// Where the time of one plan() call went (seconds, wall clock), for the benchmarks.

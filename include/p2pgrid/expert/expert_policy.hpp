@@ -25,6 +25,8 @@ struct ExpertPolicyStats {
   int max_iterations = 0;            // of one plan
   long long dso_resolved_plans = 0;  // plans the DSO re-linearized and re-solved
   long long unsolved_plans = 0;      // plans not solved (max_iterations, primal_infeasible)
+  long long unverified_plans = 0;    // solved plans the DSO's AC check did not pass
+  double worst_ac_violation_pu = 0;  // of the solved plans, after the DSO's rounds
   long long offsets_carried = 0;     // re-plans that started from the DSO's corrected offsets
   double plan_s = 0;                 // wall time in Expert::plan (seconds)
 };
@@ -39,9 +41,11 @@ class ExpertPolicy {
 
   const float* actions() const { return actions_.data(); }      // [B, A, 5] on the backend
   const double* plan_cost_cny() const { return cost_.data(); }  // [B] on the backend
-  /// [B] on the backend: 1 where the env's plan was solved, 0 where it stopped at the iteration
-  /// limit or was found infeasible (its actions and cost are then no expert's: mask them out).
-  const std::uint8_t* plan_solved() const { return solved_.data(); }
+  /// [B] on the backend: 1 where the env's plan is an expert's (ExpertPlan::usable: solved,
+  /// and passed by the DSO's AC check), 0 where it stopped at the iteration limit, was found
+  /// infeasible, or still breaks a voltage limit after the DSO's rounds (its actions and cost
+  /// are then no expert's: mask them out).
+  const std::uint8_t* plan_usable() const { return usable_.data(); }
   const std::vector<ExpertPlan>& plans() const { return plans_; }
   const ExpertPolicyStats& stats() const { return stats_; }
 
@@ -51,7 +55,7 @@ class ExpertPolicy {
   std::vector<ExpertPlan> plans_;
   DeviceBuffer<float> actions_;
   DeviceBuffer<double> cost_;
-  DeviceBuffer<std::uint8_t> solved_;
+  DeviceBuffer<std::uint8_t> usable_;
   ExpertPolicyStats stats_;
 };
 
