@@ -200,6 +200,7 @@ AdmmRowsView ExpertAdmm::rows_view() const {
   v.e = e_.data();
   v.d = d_.data();
   v.cost_scale = cost_scale_;
+  v.infinity = kInfinity;
   v.row_node = row_node_.data();
   v.tree.nodes = tree_nodes_;
   v.tree.agents = static_cast<int>(tree_agent_node_.size());
@@ -437,8 +438,7 @@ SolveStatus admm_lane_status(const AdmmSettings& s, const AdmmLaneStats& st) {
   if (prim_ok && dual_ok) return SolveStatus::kSolved;
   // Primal infeasibility certificate: dy with A'dy ~ 0 and u'dy+ + l'dy- < 0.
   const double eps = s.eps_primal_infeasible;
-  if (!st.unbounded && st.dy_norm > 1e-12 && st.support < -eps * st.dy_norm &&
-      st.atdy <= eps * st.dy_norm)
+  if (st.dy_norm > 1e-12 && st.support < -eps * st.dy_norm && st.atdy <= eps * st.dy_norm)
     return SolveStatus::kPrimalInfeasible;
   return SolveStatus::kMaxIterations;
 }

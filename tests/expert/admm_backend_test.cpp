@@ -369,8 +369,14 @@ TEST(ExpertAdmm, LaneStatusNamesSolvedInfeasibleOrGoOn) {
   // A certificate: dy with u'dy+ + l'dy- < 0 and A'dy ~ 0 proves infeasibility ...
   st.dy_norm = 1, st.support = -1, st.atdy = 0;
   EXPECT_EQ(detail::admm_lane_status(s, st), SolveStatus::kPrimalInfeasible);
-  st.unbounded = 1;  // ... unless it pushes against an infinite bound
+  st.atdy = 1;  // ... unless A'dy is far from 0
   EXPECT_EQ(detail::admm_lane_status(s, st), SolveStatus::kMaxIterations);
+  // The share of dy that pushes against an infinite bound is dropped (OSQP's projection).
+  EXPECT_EQ(lane_polar(2.0, -1.0, 1e30, 1e30), 0.0);
+  EXPECT_EQ(lane_polar(-2.0, -1.0, 1e30, 1e30), -2.0);
+  EXPECT_EQ(lane_polar(-2.0, -1e30, 1.0, 1e30), 0.0);
+  EXPECT_EQ(lane_polar(2.0, -1e30, 1.0, 1e30), 2.0);
+  EXPECT_EQ(lane_polar(2.0, -1e30, 1e30, 1e30), 0.0);
   double r = 0;
   st.prim = 0;
   EXPECT_FALSE(detail::admm_log_ratio(st, &r));

@@ -154,6 +154,25 @@ P2P_HD double lane_clamp(double a, double lo, double hi) {
   return m > hi ? hi : m;
 }
 
+/// A dual step dy (the change of y) on a row with bounds [lo, hi], projected onto the polar
+/// cone of the bounds' recession cone, as OSQP's infeasibility test does (Stellato et al. 2020,
+/// section 3.4): the share that pushes against an infinite bound (dy > 0 with hi at inf, dy < 0
+/// with lo at -inf) is dropped, instead of voiding the certificate.
+P2P_HD double lane_polar(double dy, double lo, double hi, double inf) {
+  if (hi >= inf && dy > 0) dy = 0;
+  if (lo <= -inf && dy < 0) dy = 0;
+  return dy;
+}
+#if !defined(__CUDACC__)
+template <int G>
+LanePack<G> lane_polar(const LanePack<G>& dy, const LanePack<G>& lo, const LanePack<G>& hi,
+                       double inf) {
+  LanePack<G> r;
+  for (int g = 0; g < G; ++g) r.v[g] = lane_polar(dy.v[g], lo.v[g], hi.v[g], inf);
+  return r;
+}
+#endif
+
 /// Every lane of t to v (a bound shared by all envs).
 P2P_HD void lane_fill(double& t, double v) { t = v; }
 /// Lane g's value, and the number of lanes of a type.
@@ -219,6 +238,7 @@ struct AdmmRowsView {
   const double* e = nullptr;       // [m] row scaling E
   const double* d = nullptr;       // [n] column scaling D
   double cost_scale = 1;           // c
+  double infinity = 1e30;          // scaled bounds at or beyond +-infinity are infinite
   const int* row_node = nullptr;   // [m] node of a voltage-tree row, -1 for a CSR row
   AdmmTreeView tree;
   AdmmBoundsView bounds;  // of the current solve
@@ -423,8 +443,10 @@ P2P_HD P2P_ADMM_INLINE void admm_add_at(const AdmmRowsView& a, int blocks, doubl
       T lo_r, hi_r;
       admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
       T v = admm_dual(w[i], lane_clamp(w[i], lo_r, hi_r), rho);
-      if (W == AtWeights::kYMinusYPrev)
+      if (W == AtWeights::kYMinusYPrev) {
         v -= admm_dual(w_prev[i], lane_clamp(w_prev[i], lo_r, hi_r), rho);
+        v = lane_polar(v, lo_r, hi_r, a.infinity);  // as admm_stats_row's dy
+      }
       admm_add_row_transpose(a, blocks, k, r, v, out, tree);
     }
     if (a.tree.nodes > 0) tree_add_transpose(a, k, tree, out);
@@ -534,7 +556,6 @@ struct AdmmLaneStats {
   double prim = 0, ax = 0, zn = 0;            // |Ax - z|, |Ax|, |z|  (inf-norms, unscaled)
   double dual = 0, px = 0, aty = 0, qn = 0;   // |Px + q + A'y|, |Px|, |A'y|, |q|
   double dy_norm = 0, support = 0, atdy = 0;  // |dy|, u'dy+ + l'dy-, |A'dy|
-  int unbounded = 0;                          // dy pushes against an infinite bound
 };
 
 /// The products the statistics need, for any lane width: ax = A~ x [blocks * m],
@@ -566,19 +587,13 @@ P2P_HD void admm_stats_row(AdmmLaneStats& s, double e, double rho, double inf, d
   s.prim = p2p_max(s.prim, fabs(axi - zi));
   s.ax = p2p_max(s.ax, fabs(axi));
   s.zn = p2p_max(s.zn, fabs(zi));
-  const double dy = (y - y_prev) * e;
+  // The certificate's dy, projected (lane_polar): what is left meets finite bounds only.
+  const double dy = lane_polar(y - y_prev, lo, hi, inf) * e;
   s.dy_norm = p2p_max(s.dy_norm, fabs(dy));
-  if (dy > 0) {
-    if (hi >= inf)
-      s.unbounded = 1;
-    else
-      s.support += hi / e * dy;
-  } else if (dy < 0) {
-    if (lo <= -inf)
-      s.unbounded = 1;
-    else
-      s.support += lo / e * dy;
-  }
+  if (dy > 0)
+    s.support += hi / e * dy;
+  else if (dy < 0)
+    s.support += lo / e * dy;
 }
 
 /// Variable i's share of a lane's statistics (i over the horizon, blocks * n).
