@@ -32,12 +32,29 @@ struct Invocation {
   std::map<std::string, std::string> flags;  // flag -> value ("" for switches)
   Config config = Config::defaults();
   std::string out_dir;  // "" when --out was not given
+  std::string command;  // "bench expert"
+  std::vector<std::string> argv;  // the whole command line, program name first
 
   bool has(const std::string& flag) const { return flags.count(flag) > 0; }
   std::string flag_or(const std::string& flag, const std::string& fallback) const;
-  /// Writes the resolved config to OUT/config.json when --out was given.
-  void write_resolved_config() const;
+  /// Creates the --out folder and checks that files can be written there, before the run, so
+  /// that a bad path fails in a second instead of after the work it would lose.
+  void prepare_out_dir() const;
+  /// When --out was given: the resolved config to OUT/config.json and what made the outputs to
+  /// OUT/run.json (version, git commit, command line, exit status).
+  void write_run_record(int exit_status) const;
 };
+
+}  // namespace p2pgrid::cli
+
+namespace p2pgrid {
+/// The version and git commit ("-dirty" when tracked files differed) of this binary, from
+/// build_info.cpp, which the build regenerates (cmake/P2PBuildInfo.cmake).
+const char* build_version();
+const char* build_commit();
+}  // namespace p2pgrid
+
+namespace p2pgrid::cli {
 
 struct Command {
   std::string name;     // "bench powerflow"

@@ -1,5 +1,6 @@
 // p2pgrid entry point: finds the command (longest match of leading words), parses the shared
 // options, runs it. User errors print "p2pgrid: error: ..." and exit 2.
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 
@@ -19,9 +20,26 @@ std::string Invocation::flag_or(const std::string& flag, const std::string& fall
   return it == flags.end() ? fallback : it->second;
 }
 
-void Invocation::write_resolved_config() const {
+void Invocation::prepare_out_dir() const {
+  if (out_dir.empty()) return;
+  // Written and removed: the folder exists and takes files (atomic writes put theirs beside).
+  try {
+    write_text_file_atomic(out_dir + "/.p2pgrid_write_check", "");
+  } catch (const Error& e) {
+    throw Error("--out " + out_dir + ": the folder cannot take the run's files: " + e.what());
+  }
+  std::remove((out_dir + "/.p2pgrid_write_check").c_str());
+}
+
+void Invocation::write_run_record(int exit_status) const {
   if (out_dir.empty()) return;
   write_text_file_atomic(out_dir + "/config.json", config.values().dump(2) + "\n");
+  const nlohmann::json run = {{"p2pgrid_version", build_version()},
+                              {"git_commit", build_commit()},
+                              {"command", command},
+                              {"argv", argv},
+                              {"exit_status", exit_status}};
+  write_text_file_atomic(out_dir + "/run.json", run.dump(2) + "\n");
 }
 
 Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& args) {
@@ -59,6 +77,7 @@ Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& 
     }
     if (arg == "--out") {
       inv.out_dir = take();
+      if (inv.out_dir.empty()) throw Error(cmd.name + ": --out expects a folder, got ''");
       continue;
     }
     bool matched = false;
@@ -147,6 +166,11 @@ int main(int argc, char** argv) {
     print_overview(std::cout);
     return args.empty() ? 2 : 0;
   }
+  if (args[0] == "--version") {
+    std::cout << "p2pgrid " << p2pgrid::build_version() << " (commit " << p2pgrid::build_commit()
+              << ")\n";
+    return 0;
+  }
   // Longest command name matching the leading words.
   const Command* cmd = nullptr;
   size_t words = 0;
@@ -175,8 +199,11 @@ int main(int argc, char** argv) {
       }
     }
     Invocation inv = parse_invocation(*cmd, rest);
+    inv.command = cmd->name;
+    inv.argv.assign(argv, argv + argc);
+    inv.prepare_out_dir();
     const int status = cmd->run(inv);
-    inv.write_resolved_config();  // every run's resolved config beside its outputs
+    inv.write_run_record(status);  // every run's resolved config and provenance beside its outputs
     return status;
   } catch (const p2pgrid::Error& e) {
     std::cerr << "p2pgrid: error: " << e.what() << "\n";

@@ -110,6 +110,29 @@ TEST(Cli, OutWritesResolvedConfigAndResults) {
   EXPECT_EQ(cfg["powerflow"]["max_iterations"], 40);
   const json res = json::parse(read_text_file(dir + "/powerflow.json"));
   EXPECT_TRUE(res["converged"].get<bool>());
+  // What made them: the binary's version and commit, the command line, the exit status.
+  const json run = json::parse(read_text_file(dir + "/run.json"));
+  EXPECT_EQ(run["command"], "powerflow");
+  EXPECT_EQ(run["exit_status"], 0);
+  EXPECT_EQ(run["argv"].back(), dir);
+  EXPECT_FALSE(run["git_commit"].get<std::string>().empty());
+  const auto version = run_cli("--version");
+  EXPECT_EQ(version.out, "p2pgrid " + run["p2pgrid_version"].get<std::string>() + " (commit " +
+                             run["git_commit"].get<std::string>() + ")\n");
+}
+
+TEST(Cli, AnOutFolderThatCannotBeWrittenFailsBeforeTheRun) {
+  const std::string file = test::fresh_temp_dir() + "/a_file";
+  write_text_file_atomic(file, "not a folder\n");
+  auto r = run_cli("rollout --days 1 --out " + file + "/out");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "") << "the rollout ran before the folder was checked";
+  EXPECT_NE(r.err.find("--out " + file + "/out: the folder cannot take the run's files"),
+            std::string::npos)
+      << r.err;
+  r = run_cli("rollout --days 1 --out=");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--out expects a folder"), std::string::npos) << r.err;
 }
 
 TEST(Cli, StudyWritesTheConfigItPlayedItsDaysWith) {
