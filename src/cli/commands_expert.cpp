@@ -91,7 +91,7 @@ int run_expert(Invocation& inv) {
               << std::fixed << std::setprecision(2) << "  per prosumer (CNY):";
     for (int a = 0; a < spec.num_agents(); ++a) {
       if (a % 5 == 0) std::cout << "\n   ";
-      std::cout << std::setw(10) << p.prosumer_cost_cny[a];
+      std::cout << std::setw(13) << p.prosumer_cost_cny[a];  // room for 1e6 CNY and a gap
     }
     std::cout << "\n";
   }

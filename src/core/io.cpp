@@ -17,6 +17,9 @@
 namespace p2pgrid {
 
 std::string read_text_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))  // an ifstream opens it and reads nothing
+    throw Error(path + ": is a folder, expected a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open for reading (" + std::strerror(errno) + ")");
   std::ostringstream ss;

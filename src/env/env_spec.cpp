@@ -41,8 +41,8 @@ double number_at(const json& obj, const std::string& key, const std::string& whe
   if (!v.is_number()) throw Error(where + "." + key + ": expected a number, got " + v.dump());
   const double x = v.get<double>();
   if (!std::isfinite(x) || x < lo || x > hi)
-    throw Error(where + "." + key + ": " + v.dump() + " is outside [" + std::to_string(lo) + ", " +
-                std::to_string(hi) + "]");
+    throw Error(where + "." + key + ": " + v.dump() + " is outside [" + format_short(lo) + ", " +
+                format_short(hi) + "]");
   return x;
 }
 
@@ -177,6 +177,12 @@ EnvSpec build_env_spec(const Config& c) {
                   "lambda_S) = " +
                   format_short(share * spread) + " CNY/kWh in the hours where the market clears)");
   }
+  // A fee above the highest buy price closes the market in every hour, as that price does; a
+  // larger one only spoils the expert QP's scaling (1e300 gave an objective of -6.8e300).
+  if (s.dso_fee_cny_per_kwh > max_buy)
+    throw Error("env.dso_fee_cny_per_kwh = " + format_double(s.dso_fee_cny_per_kwh) +
+                ": expected at most the highest buy price, " + format_short(max_buy) +
+                " CNY/kWh (a fee of half the buy-sell spread already closes the market)");
   s.price_scale_cny_per_kwh = max_buy > 0 ? max_buy : 1.0;  // observation scale (docs/env.md)
   s.cost_weight = c.number("env.reward.cost_weight");
   s.penalty_a = c.number("env.reward.penalty_a");
@@ -247,6 +253,11 @@ EnvSpec build_env_spec(const Config& c) {
       throw Error(w + ".name: expected a string, got " + pj["name"].dump());
     pr.name = pj.contains("name") ? pj["name"].get<std::string>()
                                   : pname + "@" + std::to_string(bus_id);
+    // The per-prosumer outputs (expert costs, traces) are keyed by name.
+    for (std::size_t o = 0; o < s.prosumers.size(); ++o)
+      if (s.prosumers[o].name == pr.name)
+        throw Error(w + ".name: '" + pr.name + "' is also env.prosumers[" + std::to_string(o) +
+                    "]'s name (give one of them a \"name\")");
     pr.bus = bus;
     pr.load_peak_kw = scale * number_at(pf, "load_peak_kw", pw, 0, 1e7);
     const double pfac = number_at(pf, "power_factor", pw, 0.05, 1.0, 0.9);
@@ -326,9 +337,9 @@ YearProfiles year_profiles_from_json_text(const std::string& text, const std::st
       const float x = a[i].get<float>();
       if (!(x >= lo && x <= hi))
         throw Error(where + ": " + key + "[" + std::to_string(i) + "] (day " +
-                    std::to_string(i / 96) + ", step " + std::to_string(i % 96) + "): " +
-                    a[i].dump() + " is outside [" + std::to_string(lo) + ", " +
-                    std::to_string(hi) + "]");
+                    std::to_string(i / 96) + ", step " + std::to_string(i % 96) +
+                    "): " + a[i].dump() + " is outside [" + format_short(lo) + ", " +
+                    format_short(hi) + "]");
       dst[i] = x;
     }
   };

@@ -557,8 +557,9 @@ class StepGrid {
     if (j == n_ && j - i <= static_cast<std::size_t>(kSteps) &&
         !options.repeat_previous_day_at_year_end)
       rule +=
-          "; set EliaImportOptions::repeat_previous_day_at_year_end to copy the day before "
-          "into the missing end of the year";
+          "; pass --repeat-last-day (p2pgrid data import-elia; "
+          "EliaImportOptions::repeat_previous_day_at_year_end in the library) to copy the day "
+          "before into the missing end of the year";
     std::size_t first_row = j;
     for (std::size_t k = i; k < j; ++k)
       if (line_[k] > 0) {

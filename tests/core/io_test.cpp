@@ -66,7 +66,15 @@ TEST(AtomicWrite, AFailedWriteNamesThePathAndKeepsTheOldFile) {
 }
 
 TEST(AtomicWrite, AnUnreadableFileIsAnErrorNamingIt) {
-  const std::string missing = test::fresh_temp_dir() + "/nothing.json";
+  const std::string dir = test::fresh_temp_dir();
+  try {  // a folder opens as a stream and reads as empty text ("not valid JSON" downstream)
+    read_text_file(dir);
+    ADD_FAILURE() << "no error for a folder";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + ": is a folder, expected a file"), std::string::npos)
+        << e.what();
+  }
+  const std::string missing = dir + "/nothing.json";
   try {
     read_text_file(missing);
     ADD_FAILURE() << "no error for a missing file";

@@ -276,6 +276,19 @@ TEST(EnvSpecErrors, ScalarsOfTheSection) {
                      "= 0.019 CNY/kWh");
   EXPECT_MESSAGE_HAS(spec_error({"env.p2p_lambda=0.95"}),
                      "at hour 11 the P2P buyer would pay more");
+  EXPECT_MESSAGE_HAS(spec_error({"env.dso_fee_cny_per_kwh=1e300"}),
+                     "env.dso_fee_cny_per_kwh = 1e+300", "at most the highest buy price, 1.12");
+  // Two prosumers of one name (the per-prosumer outputs are keyed by it).
+  EXPECT_MESSAGE_HAS(
+      spec_error({R"(env.prosumers=[{"bus": 48, "portfolio": "industrial", "name": "a"},
+                                    {"bus": 78, "portfolio": "industrial", "name": "a"}])"}),
+      "env.prosumers[1].name", "'a' is also env.prosumers[0]'s name");
+  // Bounds print as numbers, not %f (an exclusive 1e-9 read "0.000000").
+  EXPECT_MESSAGE_HAS(
+      spec_error(
+          {R"(env.portfolios=[{"name": "p", "load_peak_kw": 10, "devices": [{"type": "bess", "energy_kwh": 0, "p_max_kw": 1}]}])",
+           R"(env.prosumers=[{"bus": 48, "portfolio": "p"}])"}),
+      "energy_kwh: 0 is outside [1e-09, 1e+07]");
 }
 
 // A fee above the night's spread closes the market at night (env_physics_test), and one above
