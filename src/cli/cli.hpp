@@ -83,6 +83,11 @@ void play_days_of_rollout_split(Config& config);
 /// returns the report: per-day and mean metrics (see docs/env.md). Writes rollout.trace if set.
 nlohmann::json play_rollout(Config& config);
 
+/// Resolves and checks everything play_rollout reads (split, env spec and profiles, power flow,
+/// day count, policy, expert settings) without playing: an Error names the bad key in a second
+/// instead of after the work before it.
+void check_rollout_config(Config config);
+
 /// For a report of play_rollout with the expert policy: writes a line to stderr and returns
 /// true if any plan was not solved or failed the DSO's AC check (the commands then exit 1 after
 /// writing their outputs, so that a sweep's driver sees it); false otherwise.

@@ -78,16 +78,37 @@ bool json_output(const Config& cfg) {
   return format == "json";
 }
 
-json play_rollout(Config& cfg) {
-  play_days_of_rollout_split(cfg);
-  const EnvSpec spec = build_env_spec(cfg);
-  const PowerFlowChoice pf = resolve_powerflow_config(cfg);
+namespace {
+
+/// rollout.days, checked against the days of the spec's split.
+int rollout_days(const Config& cfg, const EnvSpec& spec) {
   const std::vector<int> split_days = days_in_split(spec.profiles.year, spec.split);
   const long long want = cfg.integer("rollout.days");
   if (want < 1 || want > static_cast<long long>(split_days.size()))
     throw Error("rollout.days = " + std::to_string(want) + ": the " + split_name(spec.split) +
                 " split has " + std::to_string(split_days.size()) + " days");
-  const int days = static_cast<int>(want);
+  return static_cast<int>(want);
+}
+
+}  // namespace
+
+void check_rollout_config(Config cfg) {
+  play_days_of_rollout_split(cfg);
+  const EnvSpec spec = build_env_spec(cfg);
+  resolve_powerflow_config(cfg);
+  rollout_days(cfg, spec);
+  const std::string policy = cfg.string("rollout.policy");
+  if (policy != "zero" && policy != "random" && policy != "expert")
+    throw Error("rollout.policy '" + policy + "': expected zero, random or expert");
+  resolve_expert_config(cfg);
+}
+
+json play_rollout(Config& cfg) {
+  play_days_of_rollout_split(cfg);
+  const EnvSpec spec = build_env_spec(cfg);
+  const PowerFlowChoice pf = resolve_powerflow_config(cfg);
+  const std::vector<int> split_days = days_in_split(spec.profiles.year, spec.split);
+  const int days = rollout_days(cfg, spec);
   const std::vector<int> day_ids(split_days.begin(), split_days.begin() + days);
   EnvBatch env(spec, pf.backend, days, pf);
   const std::uint64_t seed = static_cast<std::uint64_t>(cfg.integer("rollout.seed"));

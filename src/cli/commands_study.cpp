@@ -18,6 +18,13 @@ namespace {
 using nlohmann::json;
 
 int run_study(Invocation& inv) {
+  // The env part's settings are checked first: a network without the prosumers' buses, or more
+  // days than the test split has, fails before the power-flow sections instead of after them.
+  // Played on the test days without a trace, set in the run's own config so that the
+  // config.json written beside study.json says so (each policy's report names its policy).
+  inv.config.set("rollout.split=test");
+  inv.config.set("rollout.trace=");
+  check_rollout_config(inv.config);
   const std::string spec = inv.config.string("network.file");
   const Network net = load_network(spec);
   const FeederModel feeder = FeederModel::build(net, spec);
@@ -145,10 +152,6 @@ int run_study(Invocation& inv) {
 
   // 4. The P2P trading env (20 prosumers) on the first test days under three policies; the
   //    expert's plan cost is what the policies are scored against.
-  // Played on the test days without a trace, set in the run's own config so that the
-  // config.json written beside study.json says so (each policy's report names its policy).
-  inv.config.set("rollout.split=test");
-  inv.config.set("rollout.trace=");
   const int days = inv.config.integer_in("rollout.days", 1, 366);
   std::cout << "\nP2P trading env: " << days << " test day(s), mean per day\n"
             << "  policy     cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate  nonconv"

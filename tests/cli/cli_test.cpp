@@ -320,6 +320,24 @@ TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
   EXPECT_FALSE(e["dso_verified"].get<bool>());
 }
 
+TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {
+  // config show checks values as the commands read them, so that a sweep's configs can be
+  // vetted before submission; a CUDA backend is a valid setting on a machine without a GPU.
+  auto r = run_cli("config show --set powerflow.max_iterations=-3");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("'powerflow.max_iterations' = -3 is outside"), std::string::npos) << r.err;
+  r = run_cli("config show --set rollout.days=400");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("rollout.days = 400"), std::string::npos) << r.err;
+  r = run_cli("config show --set powerflow.backend=cuda");
+  EXPECT_EQ(r.status, 0) << r.err;
+  // The study's env settings are checked before its power-flow sections run.
+  r = run_cli("study --days 400");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("rollout.days = 400: the test split has"), std::string::npos) << r.err;
+}
+
 TEST(Cli, BenchExpertReportsPlansAndIterations) {
   const auto r = run_cli("bench expert --batch 2 --repetitions 1 --set bench.warmup=0");
   ASSERT_EQ(r.status, 0) << r.err;
