@@ -24,7 +24,7 @@ int run_import(Invocation& inv) {
 
 int run_info(Invocation& inv) {
   const std::string spec = inv.config.string("network.file");
-  const Network net = load_network(spec);
+  const Network net = with_config_key("network.file", spec, [&] { return load_network(spec); });
   const RadialTopology topo = build_radial_topology(net, spec);
   int in_service = 0, max_depth = 0;
   for (auto s : net.in_service) in_service += s != 0;

@@ -70,7 +70,7 @@ struct PowerFlowSetup {
 PowerFlowSetup powerflow_setup(Invocation& inv) {
   apply_tolerance_flag(inv);
   const std::string spec = inv.config.string("network.file");
-  Network net = load_network(spec);
+  Network net = with_config_key("network.file", spec, [&] { return load_network(spec); });
   const PowerFlowChoice choice = resolve_powerflow_config(inv.config);
   // The dense path impedance ((n-1)^2 complex values) only for the Z-bus method.
   FeederModel feeder =

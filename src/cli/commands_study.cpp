@@ -26,7 +26,7 @@ int run_study(Invocation& inv) {
   inv.config.set("rollout.trace=");
   check_rollout_config(inv.config);
   const std::string spec = inv.config.string("network.file");
-  const Network net = load_network(spec);
+  const Network net = with_config_key("network.file", spec, [&] { return load_network(spec); });
   const FeederModel feeder = FeederModel::build(net, spec);
   const PowerFlowChoice choice = resolve_powerflow_config(inv.config);
   const double kw = net.base_mva * 1e3;

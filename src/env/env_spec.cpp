@@ -111,13 +111,17 @@ YearProfiles load_profiles(const Config& c) {
   const std::string file = c.string("env.profiles.file");
   const int year = c.integer_in("env.profiles.year", 1900, 2200);
   if (!file.empty()) {
-    YearProfiles p = year_profiles_from_json_text(read_text_file(file), file);
+    YearProfiles p = with_config_key("env.profiles.file", file, [&] {
+      return year_profiles_from_json_text(read_text_file(file), file);
+    });
     if (p.year != year)
       throw Error("env.profiles.file " + file + " holds year " + std::to_string(p.year) +
                   " but env.profiles.year is " + std::to_string(year));
     return p;
   }
-  const ProfileFit fit = load_profile_fit(c.string("env.profiles.fit"));
+  const std::string fit_file = c.string("env.profiles.fit");
+  const ProfileFit fit =
+      with_config_key("env.profiles.fit", fit_file, [&] { return load_profile_fit(fit_file); });
   return generate_profiles(fit, year, static_cast<std::uint64_t>(c.integer("env.profiles.seed")));
 }
 
@@ -139,7 +143,7 @@ std::vector<float> EnvSpec::action_mask() const {
 EnvSpec build_env_spec(const Config& c) {
   EnvSpec s;
   const std::string net_spec = c.string("network.file");
-  s.network = load_network(net_spec);
+  s.network = with_config_key("network.file", net_spec, [&] { return load_network(net_spec); });
   s.v_min_pu = c.number("env.v_min_pu");
   s.v_max_pu = c.number("env.v_max_pu");
   if (!(s.v_min_pu > 0 && s.v_min_pu < s.v_max_pu && s.v_max_pu < 2))

@@ -338,6 +338,17 @@ TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {
   EXPECT_NE(r.err.find("rollout.days = 400: the test split has"), std::string::npos) << r.err;
 }
 
+TEST(Cli, AFileThatCannotBeReadNamesItsConfigKey) {
+  for (const char* key : {"network.file", "env.profiles.file", "env.profiles.fit"}) {
+    const auto r = run_cli(std::string("rollout --set ") + key + "=/nonexistent/x.json");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find(std::string(key) + " = /nonexistent/x.json: /nonexistent/x.json: cannot "
+                                            "open for reading"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
 TEST(Cli, BenchExpertReportsPlansAndIterations) {
   const auto r = run_cli("bench expert --batch 2 --repetitions 1 --set bench.warmup=0");
   ASSERT_EQ(r.status, 0) << r.err;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "p2pgrid/core/error.hpp"
 #include "p2pgrid/core/nearest.hpp"
 
 namespace p2pgrid {
@@ -43,5 +44,16 @@ class Config {
   nlohmann::json schema_;
   nlohmann::json values_;
 };
+
+/// Runs f() on the file a config key names; an Error it throws (a missing file, a malformed
+/// line) is rethrown as "key = value: ..." so that the message leads back to the setting.
+template <class F>
+auto with_config_key(const std::string& key, const std::string& value, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(key + " = " + value + ": " + e.what());
+  }
+}
 
 }  // namespace p2pgrid
