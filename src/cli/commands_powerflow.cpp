@@ -123,8 +123,16 @@ int run_powerflow(Invocation& inv) {
                            result_json(net, choice, r).dump(2) + "\n");
   }
   if (!r.converged[0]) {
-    std::cerr << "p2pgrid: error: power flow did not converge after " << r.iterations[0]
-              << " iterations (tolerance " << choice.settings.tolerance_pu << " p.u.)\n";
+    // Stopped before the limit: the divergence guard (a voltage below min_voltage_pu, or NaN).
+    if (r.iterations[0] < choice.settings.max_iterations)
+      std::cerr << "p2pgrid: error: power flow diverged after " << r.iterations[0]
+                << " iterations (a voltage fell below powerflow.min_voltage_pu = "
+                << choice.settings.min_voltage_pu << " p.u. or became NaN); the figures above "
+                << "are the last iterate's, not a solution\n";
+    else
+      std::cerr << "p2pgrid: error: power flow did not converge after " << r.iterations[0]
+                << " iterations (tolerance " << choice.settings.tolerance_pu
+                << " p.u.); the figures above are the last iterate's, not a solution\n";
     return 1;
   }
   return 0;

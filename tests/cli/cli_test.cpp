@@ -166,6 +166,19 @@ TEST(Cli, NonConvergenceExitsNonZeroWithAMessage) {
     ++rows;
   }
   EXPECT_EQ(rows, 141);
+  // A load no voltage can carry (5 p.u. through 0.5 + 0.5j p.u.): the guard stops the sweep
+  // early, and the message says it diverged rather than ran out of iterations.
+  const std::string tiny = test::fresh_temp_dir() + "/tiny.m";
+  write_text_file_atomic(tiny,
+                         "function mpc = tiny\nmpc.version = '2';\nmpc.baseMVA = 10;\n"
+                         "mpc.bus = [\n1 3 0 0 0 0 1 1 0 12.66 1 1.1 0.9;\n"
+                         "2 1 50 30 0 0 1 1 0 12.66 1 1.1 0.9;\n];\n"
+                         "mpc.gen = [\n1 0 0 10 -10 1 100 1 10 0 0 0 0 0 0 0 0 0 0 0 0;\n];\n"
+                         "mpc.branch = [\n1 2 0.5 0.5 0 0 0 0 0 0 1 -360 360;\n];\n");
+  const auto diverged = run_cli("powerflow --network " + tiny);
+  EXPECT_EQ(diverged.status, 1);
+  EXPECT_NE(diverged.err.find("power flow diverged after"), std::string::npos) << diverged.err;
+  EXPECT_NE(diverged.err.find("not a solution"), std::string::npos) << diverged.err;
 }
 
 TEST(Cli, CommittedIeee141IsWhatTheImporterWrites) {
