@@ -2,6 +2,7 @@
 #include "p2pgrid/core/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -132,6 +133,46 @@ void Config::set(const std::string& assignment) {
     if (parts.back().empty()) throw Error("--set " + assignment + ": empty key in '" + path + "'");
     if (dot == std::string::npos) break;
     start = dot + 1;
+  }
+  // A path into an array (env.prosumers.3.scale, env.portfolios.0.devices.1.p_max_kw) edits one
+  // element of the array's current value, and the whole array is then set: a sweep over one
+  // device parameter needs no copy of the whole list. The element's keys are checked where
+  // they are read, as an array from a config file would be.
+  const json* node = &values_;
+  std::size_t k = 0;
+  while (k < parts.size() && node->is_object() && node->contains(parts[k]))
+    node = &node->at(parts[k++]);
+  if (node->is_array() && k < parts.size()) {
+    json array = *node;
+    json* cur = &array;
+    std::string at = parts[0];
+    for (std::size_t i = 1; i < k; ++i) at += "." + parts[i];
+    for (std::size_t i = k; i < parts.size(); ++i) {
+      const std::string& part = parts[i];
+      if (cur->is_array()) {
+        const bool digits =
+            part.size() < 9 && std::all_of(part.begin(), part.end(),
+                                           [](unsigned char c) { return std::isdigit(c) != 0; });
+        if (!digits || std::stoul(part) >= cur->size())
+          throw Error("--set " + assignment + ": '" + part + "' is not an index of '" + at +
+                      "' (0 to " + std::to_string(int(cur->size()) - 1) + ")");
+        cur = &(*cur)[std::stoul(part)];
+      } else if (cur->is_object()) {
+        if (i + 1 < parts.size() && !cur->contains(part))
+          throw Error("--set " + assignment + ": '" + at + "' has no key '" + part + "'");
+        cur = &(*cur)[part];
+      } else {
+        throw Error("--set " + assignment + ": '" + at + "' is " + type_name(*cur) +
+                    ", not an array or object");
+      }
+      at += "." + part;
+    }
+    if (!cur->is_null() && !same_type(*cur, value))
+      throw Error("--set " + assignment + ": '" + at + "' is " + type_name(*cur) + ", got " +
+                  type_name(value) + " " + value.dump());
+    *cur = value;
+    value = std::move(array);
+    parts.resize(k);
   }
   json nested = value;
   for (auto part = parts.rbegin(); part != parts.rend(); ++part) nested = json{{*part, nested}};

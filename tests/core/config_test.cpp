@@ -38,6 +38,30 @@ TEST(Config, SetOverridesWithTypedValues) {
   EXPECT_DOUBLE_EQ(c.number("powerflow.tolerance_pu"), 1.0);
 }
 
+TEST(Config, SetReachesIntoArrays) {
+  // One element of an array of objects, at any depth: a sweep over one device parameter.
+  Config c(json::parse(R"({"env": {"prosumers": [{"bus": 48, "portfolio": "a"},
+                                                 {"bus": 78, "portfolio": "b"}],
+                                   "portfolios": [{"name": "a", "devices": [
+                                       {"type": "cdg", "p_max_kw": 100.0}]}]}})"));
+  c.set("env.prosumers.1.scale=2");  // a key the element did not have
+  c.set("env.portfolios.0.devices.0.p_max_kw=321");
+  EXPECT_EQ(c.at("env.prosumers")[1], json::parse(R"({"bus": 78, "portfolio": "b", "scale": 2})"));
+  EXPECT_EQ(c.at("env.prosumers")[0], json::parse(R"({"bus": 48, "portfolio": "a"})"));
+  EXPECT_EQ(c.at("env.portfolios")[0]["devices"][0]["p_max_kw"], 321);
+  const Config before = c;
+  for (const auto& [assignment, message] : std::vector<std::pair<std::string, std::string>>{
+           {"env.prosumers.2.scale=2", "'2' is not an index of 'env.prosumers' (0 to 1)"},
+           {"env.prosumers.x.scale=2", "'x' is not an index of 'env.prosumers'"},
+           {"env.prosumers.0.bus=abc", "'env.prosumers.0.bus' is an integer, got a string"},
+           {"env.portfolios.0.devicez.0.p_max_kw=1", "'env.portfolios.0' has no key 'devicez'"},
+           {"env.prosumers.0.bus.x=1", "'env.prosumers.0.bus' is an integer, not an array"}}) {
+    const std::string msg = error_of([&] { c.set(assignment); });
+    EXPECT_NE(msg.find(message), std::string::npos) << assignment << ": " << msg;
+  }
+  EXPECT_EQ(c.values(), before.values());  // a failed --set changes nothing
+}
+
 TEST(Config, UnknownKeyNamesSourceAndNearestKey) {
   Config c = small();
   const std::string msg = error_of([&] { c.set("powerflow.tolerance=1e-6"); });
