@@ -279,6 +279,7 @@ int run_bench_env(Invocation& inv) {
   json j = bench_report("env", pf.backend, int(batch), threads, "env_steps_per_s",
                         double(batch) * steps, t, warmup);
   j["steps_per_rep"] = steps;
+  j["network"] = spec.network.name;
   j["agents"] = env.num_agents();
   j["agent_steps_per_s"] = j["throughput_per_s"].get<double>() * env.num_agents();
   j["powerflow_method"] = to_string(pf.settings.method);

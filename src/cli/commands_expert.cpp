@@ -152,6 +152,8 @@ int run_bench_expert(Invocation& inv) {
                         double(batch), t, warmup);
   if (pf.backend == Backend::kCpu)
     j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / threads;
+  j["network"] = spec.network.name;
+  j["agents"] = spec.num_agents();
   // The last repetition's parts: host bounds, the batched ADMM, the DSO's AC check.
   j["last_bounds_s"] = parts.bounds_s;
   j["last_solve_s"] = parts.solve_s;

@@ -234,6 +234,10 @@ int run_bench_powerflow(Invocation& inv) {
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/bench_powerflow.json", j.dump(2) + "\n");
   }
+  // A throughput of power flows that did not converge is no figure to quote.
+  if (j["converged_fraction"].get<double>() < 1.0)
+    std::cerr << "p2pgrid: warning: only " << j["converged_fraction"].get<double>() * 100
+              << " % of the power flows converged (bench.load_scale_*, bench.pv_*)\n";
   return 0;
 }
 

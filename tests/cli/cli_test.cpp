@@ -100,6 +100,14 @@ TEST(Cli, BenchPrintsOneJsonObjectWithTheCommonFields) {
   EXPECT_LE(j["min_s"].get<double>(), j["median_s"].get<double>());
   EXPECT_LE(j["median_s"].get<double>(), j["max_s"].get<double>());
   EXPECT_DOUBLE_EQ(j["converged_fraction"].get<double>(), 1.0);
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+  // Loads no feeder carries: the figure is printed, and a warning says what it measured.
+  const auto heavy = run_cli(
+      "bench powerflow --batch 4 --repetitions 1 --set bench.warmup=0 "
+      "--set bench.load_scale_min=50 --set bench.load_scale_max=100");
+  ASSERT_EQ(heavy.status, 0) << heavy.err;
+  EXPECT_NE(heavy.err.find("warning: only 0 % of the power flows converged"), std::string::npos)
+      << heavy.err;
 }
 
 TEST(Cli, OutWritesResolvedConfigAndResults) {
@@ -371,6 +379,8 @@ TEST(Cli, BenchExpertReportsPlansAndIterations) {
   EXPECT_EQ(j["batch"], 2);
   EXPECT_EQ(j["split"], "train");
   EXPECT_EQ(j["warm_start"], "cold");
+  EXPECT_EQ(j["network"], "ieee141");
+  EXPECT_EQ(j["agents"], 20);
   EXPECT_GT(j["throughput_per_s"].get<double>(), 0.0);
   EXPECT_LE(j["iterations_p50"].get<double>(), j["iterations_max"].get<double>());
   EXPECT_GT(j["mean_iterations"].get<double>(), 0.0);
@@ -391,6 +401,7 @@ TEST(Cli, BenchEnvReportsEnvAndAgentSteps) {
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["bench"], "env");
   EXPECT_EQ(j["unit"], "env_steps_per_s");
+  EXPECT_EQ(j["network"], "ieee141");
   EXPECT_NEAR(j["agent_steps_per_s"].get<double>(), 20 * j["throughput_per_s"].get<double>(),
               1e-6 * j["agent_steps_per_s"].get<double>());
 }
