@@ -57,7 +57,7 @@ struct EnvParamsView {
   const double* unit_params = nullptr;    // [U, kNumUnitParams]
   const int* agent_bus = nullptr;         // [A] bus index
   const double* agent_params = nullptr;   // [A, kNumAgentParams]
-  const double* bus_load_p_kw = nullptr;  // [nb] non-prosumer peak load x feeder_load_scale
+  const double* bus_load_p_kw = nullptr;  // [nb] case peak load x feeder_load_scale (every bus's, prosumer buses too: the prosumer's own load comes on top)
   const double* bus_load_q_kvar = nullptr;
   const double* buy_cny_per_kwh = nullptr;   // [24]
   const double* sell_cny_per_kwh = nullptr;  // [24]
