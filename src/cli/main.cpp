@@ -186,8 +186,16 @@ int main(int argc, char** argv) {
   }
   try {
     if (!cmd) {
-      std::vector<std::string> names;
-      for (const auto& c : registry()) names.push_back(c.name);
+      std::vector<std::string> names, group;  // group: the commands that start with args[0]
+      for (const auto& c : registry()) {
+        names.push_back(c.name);
+        if (c.name.rfind(args[0] + " ", 0) == 0) group.push_back("'p2pgrid " + c.name + "'");
+      }
+      if (!group.empty()) {
+        std::string list = group[0];
+        for (std::size_t i = 1; i < group.size(); ++i) list += ", " + group[i];
+        throw p2pgrid::Error("'" + args[0] + "' needs a subcommand: " + list);
+      }
       throw p2pgrid::Error("unknown command '" + args[0] + "' (did you mean '" +
                            p2pgrid::nearest_key(args[0], names) + "'? see p2pgrid --help)");
     }

@@ -60,6 +60,13 @@ TEST(Cli, UnknownOptionAndKeyNameTheNearestValidOne) {
   r = run_cli("powerflw");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("did you mean 'powerflow'"), std::string::npos) << r.err;
+  // The first word of a group of commands lists the group.
+  r = run_cli("data --help");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("'data' needs a subcommand: 'p2pgrid data import-elia'"), std::string::npos)
+      << r.err;
+  r = run_cli("bench");
+  EXPECT_NE(r.err.find("'p2pgrid bench powerflow', "), std::string::npos) << r.err;
 }
 
 TEST(Cli, ASwitchWithAValueAndAnUnknownFormatAreErrors) {
