@@ -484,7 +484,7 @@ TEST(Expert, ActionsOutsideAPlanAreErrors) {
 
 TEST(Expert, OnlyPlansThatBreakAVoltageLimitAreRelinearized) {
   // Day 305's linear plan breaks a voltage limit in the AC power flow by 2e-3 p.u. (beyond the
-  // 1e-3 tolerance); day 307's stays within it. The DSO re-linearizes and re-solves the first
+  // tolerance); day 307's stays within it. The DSO re-linearizes and re-solves the first
   // only, and each plan counts its own re-linearizations. (Which optimal point of a day's
   // degenerate optimum the ADMM reaches decides its AC voltages: day 306's linear plan breaks
   // the limit with Anderson acceleration and not without, at the same objective.)

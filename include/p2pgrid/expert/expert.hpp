@@ -27,7 +27,7 @@ struct ExpertSettings {
   AdmmSettings admm;
   int inverter_facets = 16;
   int dso_rounds = 3;              // re-linearize and re-solve at most this many times
-  double dso_tolerance_pu = 1e-3;  // AC voltage beyond a limit by more than this triggers a round
+  double dso_tolerance_pu = 1e-6;  // AC voltage beyond a limit by more than this triggers a round
   // Plans per AC power-flow batch of the DSO check on the CPU (0: all in one batch; the CUDA
   // backend always takes one): a chunk's buffers are reused, where one large batch pays its
   // fresh memory's page faults (256 plans: 0.86 s in one batch, 0.20 s in chunks of 64).
