@@ -38,7 +38,7 @@ struct AdmmSettings {
   int scaling_iterations = 15;        // Ruiz equilibration passes
   int threads = 0;                    // 0 = all cores
   bool adaptive_rho = true;           // OSQP's rule: rho *= sqrt(relative primal / relative dual)
-  double adaptive_rho_tolerance = 5;  // refactor only when rho changes by more than this factor
+  double adaptive_rho_tolerance = 4;  // refactor only when rho changes by more than this factor
   int adaptive_rho_interval = 100;    // and at most once per this many iterations
   int chunk_envs = 32;                // CPU: envs per group of lanes (refilled as envs terminate)
   // Anderson acceleration of the map of anderson_interval iterations over the last
