@@ -644,12 +644,18 @@ P2P_HD void admm_start_lane(const AdmmRowsView& a, int blocks, double rho_scale,
                             U zu, U yu, V lo, V hi, V x, V w) {
   for (int i = 0; i < blocks * a.n; ++i) x[i] = warm ? xu[i] / a.d[i % a.n] : 0.0;
   for (int i = 0; i < blocks * a.m; ++i) {
-    const int r = i % a.m;
+    const int r = i % a.m, k = i / a.m;
+    double lo_r, hi_r;
+    admm_row_bounds(a, k, r, lo, hi, lo_r, hi_r);
     if (warm) {
-      w[i] = zu[i] * a.e[r] + yu[i] * a.cost_scale / a.e[r] / (rho_scale * a.rho[r]);
+      // The first step's rows that link it to the step before (SOC dynamics, CDG ramp) hold the
+      // known previous value in their bounds, which move with the state a re-plan starts from:
+      // their z is moved into the new bounds so that their y is kept (w - clamp(w) alone would
+      // turn the whole shift into dual, rho x hundreds of kWh).
+      double z = zu[i] * a.e[r];
+      if (k == blocks - 1 && a.prev_ptr[r + 1] > a.prev_ptr[r]) z = lane_clamp(z, lo_r, hi_r);
+      w[i] = z + yu[i] * a.cost_scale / a.e[r] / (rho_scale * a.rho[r]);
     } else {
-      double lo_r, hi_r;
-      admm_row_bounds(a, i / a.m, r, lo, hi, lo_r, hi_r);
       w[i] = lane_clamp(0.0, lo_r, hi_r);
     }
   }
