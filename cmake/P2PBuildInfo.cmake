@@ -12,8 +12,9 @@ if(GIT_FOUND AND EXISTS "${SOURCE_DIR}/.git")
   if(NOT rc EQUAL 0)
     set(commit "unknown")
   else()
-    # Tracked files changed since the commit: the binary is not that commit's.
-    execute_process(COMMAND "${GIT_EXECUTABLE}" status --porcelain --untracked-files=no
+    # Files changed since the commit, or new ones git does not ignore (sources are globbed):
+    # the binary is not that commit's.
+    execute_process(COMMAND "${GIT_EXECUTABLE}" status --porcelain --untracked-files=normal
                     WORKING_DIRECTORY "${SOURCE_DIR}" OUTPUT_VARIABLE changes ERROR_QUIET)
     if(NOT changes STREQUAL "")
       set(dirty "-dirty")

@@ -38,11 +38,15 @@ struct Invocation {
   bool has(const std::string& flag) const { return flags.count(flag) > 0; }
   std::string flag_or(const std::string& flag, const std::string& fallback) const;
   /// Creates the --out folder and checks that files can be written there, before the run, so
-  /// that a bad path fails in a second instead of after the work it would lose.
+  /// that a bad path fails in a second instead of after the work it would lose; then marks the
+  /// folder's run.json as running (status "running"), so that a run that dies leaves no earlier
+  /// run's record claiming the folder's files.
   void prepare_out_dir() const;
   /// When --out was given: the resolved config to OUT/config.json and what made the outputs to
-  /// OUT/run.json (version, git commit, command line, exit status).
-  void write_run_record(int exit_status) const;
+  /// OUT/run.json (version, git commit, command line, status "finished" or "failed", exit
+  /// status, and the error of a failed run).
+  void write_run_record(int exit_status, const std::string& error = "") const;
+  nlohmann::json run_json(const std::string& status) const;
 };
 
 }  // namespace p2pgrid::cli

@@ -8,13 +8,16 @@ namespace p2pgrid::cli {
 void register_config_commands() {
   Command show;
   show.name = "config show";
-  show.summary =
-      "print the resolved config (defaults + --config + --set) as JSON, after checking its values";
-  show.usage = "[--config FILE.json] [--set key.path=value]...";
+  show.summary = "print the resolved config (defaults + --config + --set) as JSON";
+  show.usage = "[--config FILE.json] [--set key.path=value]... [--check]";
+  show.flags = {{"--check",
+                 "first check the values as rollout, study and expert read them (the env spec "
+                 "with its network and profiles, days, policy, expert settings)",
+                 false}};
   show.run = [](Invocation& inv) {
-    // Values as the commands read them (ranges, names, the env spec and its network and
-    // profiles), so that a sweep's configs can be checked before they are submitted.
-    check_rollout_config(inv.config);
+    // Keys and types are always checked; values only with --check, because the env's settings
+    // need not fit a config meant for `powerflow` alone (another feeder, no prosumers' buses).
+    if (inv.has("--check")) check_rollout_config(inv.config);
     std::cout << inv.config.values().dump(2) << "\n";
     return 0;
   };

@@ -64,10 +64,12 @@ bool expert_failures_reported(const json& report) {
   const long long unsolved = x["unsolved_plans"], unverified = x["unverified_plans"];
   if (unsolved + unverified == 0) return false;
   std::cerr << "p2pgrid: error: " << unsolved << " of the expert's " << x["plans"].get<long long>()
-            << " plans were not solved and " << unverified
-            << " failed the DSO's AC check (worst voltage "
-            << x["worst_ac_violation_pu"].get<double>()
-            << " p.u. beyond a limit); the days' expert_plans_usable say which\n";
+            << " plans were not solved and " << unverified << " failed the DSO's AC check";
+  if (unverified > 0)
+    std::cerr << " (" << x["ac_diverged_plans"].get<long long>()
+              << " with a diverged AC power flow; worst voltage otherwise "
+              << x["worst_ac_violation_pu"].get<double>() << " p.u. beyond a limit)";
+  std::cerr << "; the days' expert_plans_usable say which\n";
   return true;
 }
 
@@ -198,6 +200,7 @@ json play_rollout(Config& cfg) {
                         {"dso_resolved_plans", st.dso_resolved_plans},
                         {"unsolved_plans", st.unsolved_plans},
                         {"unverified_plans", st.unverified_plans},
+                        {"ac_diverged_plans", st.ac_diverged_plans},
                         {"worst_ac_violation_pu", st.worst_ac_violation_pu},
                         {"dso_offsets_carried", st.offsets_carried},
                         {"plan_s", st.plan_s}};

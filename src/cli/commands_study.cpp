@@ -25,7 +25,9 @@ int run_study(Invocation& inv) {
   // config.json written beside study.json says so (each policy's report names its policy).
   inv.config.set("rollout.split=test");
   inv.config.set("rollout.trace=");
-  check_rollout_config(inv.config);
+  Config checked = inv.config;  // the study plays every policy: rollout.policy is not read
+  checked.set("rollout.policy=expert");
+  check_rollout_config(checked);
   const std::string spec = inv.config.string("network.file");
   const Network net = with_config_key("network.file", spec, [&] { return load_network(spec); });
   const FeederModel feeder = FeederModel::build(net, spec);

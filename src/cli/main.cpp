@@ -29,16 +29,23 @@ void Invocation::prepare_out_dir() const {
     throw Error("--out " + out_dir + ": the folder cannot take the run's files: " + e.what());
   }
   std::remove((out_dir + "/.p2pgrid_write_check").c_str());
+  write_text_file_atomic(out_dir + "/run.json", run_json("running").dump(2) + "\n");
 }
 
-void Invocation::write_run_record(int exit_status) const {
+nlohmann::json Invocation::run_json(const std::string& status) const {
+  return {{"p2pgrid_version", build_version()},
+          {"git_commit", build_commit()},
+          {"command", command},
+          {"argv", argv},
+          {"status", status}};
+}
+
+void Invocation::write_run_record(int exit_status, const std::string& error) const {
   if (out_dir.empty()) return;
   write_text_file_atomic(out_dir + "/config.json", config.values().dump(2) + "\n");
-  const nlohmann::json run = {{"p2pgrid_version", build_version()},
-                              {"git_commit", build_commit()},
-                              {"command", command},
-                              {"argv", argv},
-                              {"exit_status", exit_status}};
+  nlohmann::json run = run_json(error.empty() ? "finished" : "failed");
+  run["exit_status"] = exit_status;
+  if (!error.empty()) run["error"] = error;
   write_text_file_atomic(out_dir + "/run.json", run.dump(2) + "\n");
 }
 
@@ -184,6 +191,17 @@ int main(int argc, char** argv) {
       words = parts.size();
     }
   }
+  Invocation inv;
+  bool out_ready = false;  // the --out folder was checked and marked running
+  // A failed run's record replaces the "running" one (best effort: the error is reported).
+  auto record_failure = [&](int status, const std::string& error) {
+    if (!out_ready) return;
+    try {
+      inv.write_run_record(status, error);
+    } catch (const std::exception& e) {
+      std::cerr << "p2pgrid: error: writing the failed run's record: " << e.what() << "\n";
+    }
+  };
   try {
     if (!cmd) {
       std::vector<std::string> names, group;  // group: the commands that start with args[0]
@@ -206,18 +224,21 @@ int main(int argc, char** argv) {
         return 0;
       }
     }
-    Invocation inv = parse_invocation(*cmd, rest);
+    inv = parse_invocation(*cmd, rest);
     inv.command = cmd->name;
     inv.argv.assign(argv, argv + argc);
     inv.prepare_out_dir();
+    out_ready = true;
     const int status = cmd->run(inv);
     inv.write_run_record(status);  // every run's resolved config and provenance beside its outputs
     return status;
   } catch (const p2pgrid::Error& e) {
     std::cerr << "p2pgrid: error: " << e.what() << "\n";
+    record_failure(2, e.what());
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "p2pgrid: internal error: " << e.what() << "\n";
+    record_failure(3, e.what());
     return 3;
   }
 }

@@ -205,7 +205,9 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
     if (qp.vars[j].kind == QpVar::kQEx) qex[qp.vars[j].agent] = j;
   }
   PowerFlowSettings pfs = powerflow_.settings;
-  // On the env's backend, in float64.
+  // On the env's backend, in float64 to float64's tolerance: a float32 env's 2e-6 would exceed
+  // the DSO's own 1e-6, and the backends could then pass different plans.
+  pfs.tolerance_pu = powerflow_.float64_tolerance_pu;
   auto solver = make_powerflow_solver(feeder_, powerflow_.backend, pfs);
   // Round 0 checks every plan; each later round checks only the plans re-solved in the round
   // before (the others did not change).

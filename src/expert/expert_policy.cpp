@@ -72,8 +72,9 @@ void ExpertPolicy::act() {
       stats_.dso_resolved_plans += p.dso_rounds > 0;
       stats_.unsolved_plans += !solved;
       stats_.unverified_plans += solved && !p.dso_verified;
-      if (solved)
+      if (solved && p.ac_converged)  // a diverged AC flow's voltages are no measure
         stats_.worst_ac_violation_pu = std::max(stats_.worst_ac_violation_pu, p.ac_violation_pu);
+      stats_.ac_diverged_plans += solved && !p.ac_converged;
     }
     cost_.copy_from_host(cost.data(), B);
     usable_.copy_from_host(usable.data(), B);

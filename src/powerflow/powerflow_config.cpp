@@ -19,6 +19,9 @@ PowerFlowChoice resolve_powerflow_config(const Config& config) {
   const char* tolerance_key = c.precision == Precision::kFloat32 ? "powerflow.tolerance_pu_float32"
                                                                  : "powerflow.tolerance_pu";
   c.settings.tolerance_pu = config.number(tolerance_key);
+  c.float64_tolerance_pu = config.number("powerflow.tolerance_pu");
+  if (!(c.float64_tolerance_pu > 0 && c.float64_tolerance_pu < 1))
+    throw Error("config key 'powerflow.tolerance_pu' must be in (0, 1)");
   c.settings.max_iterations = config.integer_in("powerflow.max_iterations", 1, 1000000);
   c.settings.min_voltage_pu = config.number("powerflow.min_voltage_pu");
   c.settings.threads = config.integer_in("powerflow.threads", 0, 4096);

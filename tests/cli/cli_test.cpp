@@ -128,6 +128,7 @@ TEST(Cli, OutWritesResolvedConfigAndResults) {
   // What made them: the binary's version and commit, the command line, the exit status.
   const json run = json::parse(read_text_file(dir + "/run.json"));
   EXPECT_EQ(run["command"], "powerflow");
+  EXPECT_EQ(run["status"], "finished");
   EXPECT_EQ(run["exit_status"], 0);
   EXPECT_EQ(run["argv"].back(), dir);
   EXPECT_FALSE(run["git_commit"].get<std::string>().empty());
@@ -148,6 +149,22 @@ TEST(Cli, AnOutFolderThatCannotBeWrittenFailsBeforeTheRun) {
   r = run_cli("rollout --days 1 --out=");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--out expects a folder"), std::string::npos) << r.err;
+}
+
+TEST(Cli, AFailedRunReplacesTheFoldersRecord) {
+  // A run that fails after its folder was checked leaves a record that says so, not the
+  // previous run's "finished" beside that run's outputs.
+  const std::string dir = test::fresh_temp_dir() + "/out";
+  auto r = run_cli("powerflow --out " + dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_cli("rollout --days 1 --set env.dso_fee_cny_per_kwh=5 --out " + dir);
+  EXPECT_EQ(r.status, 2);
+  const json run = json::parse(read_text_file(dir + "/run.json"));
+  EXPECT_EQ(run["command"], "rollout");
+  EXPECT_EQ(run["status"], "failed");
+  EXPECT_EQ(run["exit_status"], 2);
+  EXPECT_NE(run["error"].get<std::string>().find("env.dso_fee_cny_per_kwh = 5"), std::string::npos);
+  EXPECT_EQ(json::parse(read_text_file(dir + "/config.json"))["env"]["dso_fee_cny_per_kwh"], 5);
 }
 
 TEST(Cli, StudyWritesTheConfigItPlayedItsDaysWith) {
@@ -349,21 +366,28 @@ TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
 }
 
 TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {
-  // config show checks values as the commands read them, so that a sweep's configs can be
-  // vetted before submission; a CUDA backend is a valid setting on a machine without a GPU.
-  auto r = run_cli("config show --set powerflow.max_iterations=-3");
+  // config show --check checks values as the commands read them, so that a sweep's configs
+  // can be vetted before submission; a CUDA backend is a valid setting without a GPU.
+  auto r = run_cli("config show --check --set powerflow.max_iterations=-3");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("'powerflow.max_iterations' = -3 is outside"), std::string::npos) << r.err;
-  r = run_cli("config show --set rollout.days=400");
+  r = run_cli("config show --check --set rollout.days=400");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("rollout.days = 400"), std::string::npos) << r.err;
-  r = run_cli("config show --set powerflow.backend=cuda");
+  r = run_cli("config show --check --set powerflow.backend=cuda");
   EXPECT_EQ(r.status, 0) << r.err;
-  // The study's env settings are checked before its power-flow sections run.
+  // Without --check, keys and types only: a config for `powerflow` on another feeder, whose
+  // buses the default prosumers do not fit, is shown.
+  r = run_cli("config show --set rollout.days=400");
+  EXPECT_EQ(r.status, 0) << r.err;
+  // The study's env settings are checked before its power-flow sections run; rollout.policy,
+  // which it does not read, is not.
   r = run_cli("study --days 400");
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("rollout.days = 400: the test split has"), std::string::npos) << r.err;
+  r = run_cli("study --days 400 --set rollout.policy=greedy");
+  EXPECT_NE(r.err.find("rollout.days = 400"), std::string::npos) << r.err;
 }
 
 TEST(Cli, AFileThatCannotBeReadNamesItsConfigKey) {

@@ -26,7 +26,8 @@ struct ExpertPolicyStats {
   long long dso_resolved_plans = 0;  // plans the DSO re-linearized and re-solved
   long long unsolved_plans = 0;      // plans not solved (max_iterations, primal_infeasible)
   long long unverified_plans = 0;    // solved plans the DSO's AC check did not pass
-  double worst_ac_violation_pu = 0;  // of the solved plans, after the DSO's rounds
+  long long ac_diverged_plans = 0;   // of those, plans whose AC power flow diverged
+  double worst_ac_violation_pu = 0;  // of the solved plans with converged AC flows
   long long offsets_carried = 0;     // re-plans that started from the DSO's corrected offsets
   double plan_s = 0;                 // wall time in Expert::plan (seconds)
 };

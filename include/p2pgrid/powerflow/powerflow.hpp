@@ -130,7 +130,8 @@ class Config;
 struct PowerFlowChoice {
   Backend backend = Backend::kCpu;
   Precision precision = Precision::kFloat64;
-  PowerFlowSettings settings;
+  PowerFlowSettings settings;          // tolerance_pu is the chosen precision's
+  double float64_tolerance_pu = 1e-9;  // powerflow.tolerance_pu, for float64 solves of any run
 };
 PowerFlowChoice resolve_powerflow_config(const Config& config);
 
