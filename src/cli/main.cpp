@@ -2,6 +2,7 @@
 // options, runs it. User errors print "p2pgrid: error: ..." and exit 2.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli.hpp"
@@ -191,13 +192,14 @@ int main(int argc, char** argv) {
       words = parts.size();
     }
   }
-  Invocation inv;
+  // Outside the try for the handlers' record; built inside it (the defaults' parse may throw).
+  std::optional<Invocation> inv;
   bool out_ready = false;  // the --out folder was checked and marked running
   // A failed run's record replaces the "running" one (best effort: the error is reported).
   auto record_failure = [&](int status, const std::string& error) {
     if (!out_ready) return;
     try {
-      inv.write_run_record(status, error);
+      inv->write_run_record(status, error);
     } catch (const std::exception& e) {
       std::cerr << "p2pgrid: error: writing the failed run's record: " << e.what() << "\n";
     }
@@ -225,12 +227,12 @@ int main(int argc, char** argv) {
       }
     }
     inv = parse_invocation(*cmd, rest);
-    inv.command = cmd->name;
-    inv.argv.assign(argv, argv + argc);
-    inv.prepare_out_dir();
+    inv->command = cmd->name;
+    inv->argv.assign(argv, argv + argc);
+    inv->prepare_out_dir();
     out_ready = true;
-    const int status = cmd->run(inv);
-    inv.write_run_record(status);  // every run's resolved config and provenance beside its outputs
+    const int status = cmd->run(*inv);
+    inv->write_run_record(status);  // every run's resolved config and provenance beside its outputs
     return status;
   } catch (const p2pgrid::Error& e) {
     std::cerr << "p2pgrid: error: " << e.what() << "\n";
