@@ -13,7 +13,8 @@ action="${1:-build}"
 build_dir="${BUILD_DIR:-build}"
 jobs="${JOBS:-$(nproc)}"
 
-packages=(cmake ninja-build g++ nlohmann-json3-dev libgtest-dev)
+# python3-numpy: tools/check_qp.py's certificate, which a test runs on an exported plan.
+packages=(cmake ninja-build g++ nlohmann-json3-dev libgtest-dev python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

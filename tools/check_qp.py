@@ -2,12 +2,28 @@
 """Independent check of an exported expert QP (`p2pgrid expert --day D --export-qp F.json`).
 
 Reads the QP in OSQP's convention (minimize 1/2 x'Px + q'x + constant, l <= Ax <= u, P upper
-triangle and A in CSC, +-1e30 for infinite bounds), solves it with CVXOPT's interior-point QP
-solver (Debian: apt-get install python3-cvxopt python3-numpy; run with /usr/bin/python3), and
-prints the optimal objective, so that it can be compared with p2pgrid's ADMM objective:
+triangle and A in CSC, +-1e30 for infinite bounds) and checks p2pgrid's objective two ways:
+
+1. A certificate from the plan's own solution, which the export carries ("solution": x and the
+   multipliers y, OSQP's convention): the objective of x on the exported data, how far Ax lies
+   outside [l, u], and a lower bound on the optimum from weak duality. Rows with one nonzero
+   become a box on their variable (tightened by bound propagation through the other rows,
+   which only restates constraints the QP already has); the other rows are dualized with y
+   (signs projected onto the bounds that exist), and the Lagrangian's minimum over the box is
+   separable because P is diagonal:
+       L(y) = min_{lo <= x <= hi} 1/2 x'Px + (q + A_R'y)'x - sum_i max(u_i y_i, l_i y_i) + c
+   Every L(y) is <= the optimum, whatever y is: so "objective - lower bound" bounds how far
+   p2pgrid's plan is above the optimum (up to its own small infeasibility, reported beside).
+   numpy only, a few seconds.
+2. An independent solve with CVXOPT's interior-point QP solver, unless --certificate-only.
+
+Debian: apt-get install python3-numpy (python3-cvxopt for 2.); run with /usr/bin/python3:
 
     p2pgrid expert --day 0 --split test --json --export-qp /tmp/qp.json > /tmp/expert.json
     /usr/bin/python3 tools/check_qp.py /tmp/qp.json --expert /tmp/expert.json
+
+Prints one JSON object; exits 0 when the certified gap (and CVXOPT's relative gap, where it
+ran) are within --tolerance (default 1e-3, the expert issue's target), 1 otherwise.
 """
 import argparse
 import json
@@ -15,86 +31,310 @@ import sys
 
 try:
     import numpy as np
-    from cvxopt import matrix, solvers, spmatrix
 except ImportError as e:  # pragma: no cover - environment dependent
-    sys.exit(f"check_qp: {e}; install python3-cvxopt and python3-numpy (Debian) and use /usr/bin/python3")
+    sys.exit(f"check_qp: {e}; install python3-numpy (Debian) and use /usr/bin/python3")
 
-INF = 1e29
+INF = 1e29  # bounds at or beyond this are infinite (the export writes +-1e30)
 
 
-def csc_entries(m):
-    indptr, indices, data = m["indptr"], m["indices"], m["data"]
-    rows, cols, vals = [], [], []
-    for j in range(len(indptr) - 1):
-        for k in range(indptr[j], indptr[j + 1]):
-            rows.append(indices[k])
-            cols.append(j)
-            vals.append(data[k])
+class Qp:
+    """The exported QP as numpy arrays: A and P in coordinates, infinite bounds as +-inf."""
+
+    def __init__(self, qp, path):
+        for key in ("n", "m", "P", "A", "q", "l", "u", "constant"):
+            if key not in qp:
+                sys.exit(f"check_qp: {path}: no '{key}' (expected a p2pgrid --export-qp file)")
+        self.n, self.m = int(qp["n"]), int(qp["m"])
+        self.prow, self.pcol, self.pval = csc_coordinates(qp["P"], self.n, "P", path)
+        self.arow, self.acol, self.aval = csc_coordinates(qp["A"], self.n, "A", path)
+        self.q = np.asarray(qp["q"], dtype=float)
+        self.l = np.asarray(qp["l"], dtype=float)
+        self.u = np.asarray(qp["u"], dtype=float)
+        self.constant = float(qp["constant"])
+        for name, v, size in (("q", self.q, self.n), ("l", self.l, self.m), ("u", self.u, self.m)):
+            if v.shape != (size,) or not np.all(np.isfinite(v)):
+                sys.exit(f"check_qp: {path}: '{name}' must hold {size} finite numbers")
+        self.l[self.l <= -INF] = -np.inf
+        self.u[self.u >= INF] = np.inf
+        self.names = qp.get("variable_names")
+
+    def mul_a(self, x):
+        return np.bincount(self.arow, weights=self.aval * x[self.acol], minlength=self.m)
+
+    def mul_at(self, y, rows=None):
+        w = self.aval * y[self.arow]
+        if rows is not None:
+            w = np.where(rows[self.arow], w, 0.0)
+        return np.bincount(self.acol, weights=w, minlength=self.n)
+
+    def p_diagonal(self):
+        """P's diagonal, or None where P has off-diagonal entries."""
+        if np.any(self.prow != self.pcol):
+            return None
+        return np.bincount(self.pcol, weights=self.pval, minlength=self.n)
+
+    def mul_p(self, x):
+        # Upper triangle stored: add the mirrored off-diagonal entries.
+        y = np.bincount(self.prow, weights=self.pval * x[self.pcol], minlength=self.n)
+        off = self.prow != self.pcol
+        y += np.bincount(self.pcol[off], weights=self.pval[off] * x[self.prow[off]], minlength=self.n)
+        return y
+
+    def objective(self, x):
+        return 0.5 * float(x @ self.mul_p(x)) + float(self.q @ x) + self.constant
+
+
+def csc_coordinates(mat, n, name, path):
+    indptr = np.asarray(mat["indptr"], dtype=np.int64)
+    rows = np.asarray(mat["indices"], dtype=np.int64)
+    vals = np.asarray(mat["data"], dtype=float)
+    if indptr.shape != (n + 1,) or indptr[-1] != rows.size or rows.size != vals.size:
+        sys.exit(f"check_qp: {path}: '{name}' is not a CSC matrix with {n} columns")
+    cols = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
     return rows, cols, vals
+
+
+def variable_boxes(qp, single, passes=3):
+    """Bounds on each variable: from the rows with one nonzero, then tightened by `passes` rounds
+    of bound propagation through the other rows (a x_j <= u_i - min of the row's other terms,
+    and the same from l_i). They restate the QP's own constraints, so the optimum is unchanged;
+    each propagated bound is loosened by 1e-9 relative so that rounding cannot cut the optimum."""
+    lo, hi = np.full(qp.n, -np.inf), np.full(qp.n, np.inf)
+    k = single[qp.arow]
+    a, r, j = qp.aval[k], qp.arow[k], qp.acol[k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo_k = np.where(a > 0, qp.l[r] / a, qp.u[r] / a)
+        hi_k = np.where(a > 0, qp.u[r] / a, qp.l[r] / a)
+    np.maximum.at(lo, j, lo_k)
+    np.minimum.at(hi, j, hi_k)
+    multi = ~single[qp.arow]
+    a, r, j = qp.aval[multi], qp.arow[multi], qp.acol[multi]
+    for _ in range(passes):
+        with np.errstate(invalid="ignore"):
+            t_min = np.minimum(a * lo[j], a * hi[j])  # each term's least and largest value
+            t_max = np.maximum(a * lo[j], a * hi[j])
+        rest_min = other_terms(t_min, r, qp.m, -np.inf)
+        rest_max = other_terms(t_max, r, qp.m, np.inf)
+        with np.errstate(invalid="ignore"):
+            upper = (qp.u[r] - rest_min) / a  # a x_j <= u - min(rest)
+            lower = (qp.l[r] - rest_max) / a  # a x_j >= l - max(rest)
+        new_hi = np.where(a > 0, upper, lower)
+        new_lo = np.where(a > 0, lower, upper)
+        new_hi = new_hi + 1e-9 * np.maximum(1.0, np.abs(new_hi))
+        new_lo = new_lo - 1e-9 * np.maximum(1.0, np.abs(new_lo))
+        np.minimum.at(hi, j, np.where(np.isnan(new_hi), np.inf, new_hi))
+        np.maximum.at(lo, j, np.where(np.isnan(new_lo), -np.inf, new_lo))
+    return lo, np.maximum(hi, lo)
+
+
+def other_terms(terms, rows, m, infinite):
+    """For each term of a row, the sum of the row's other terms (infinite where one is)."""
+    finite = np.isfinite(terms)
+    total = np.bincount(rows, weights=np.where(finite, terms, 0.0), minlength=m)
+    count = np.bincount(rows, weights=(~finite).astype(float), minlength=m)
+    others_infinite = count[rows] - (~finite) > 0
+    return np.where(others_infinite, infinite, total[rows] - np.where(finite, terms, 0.0))
+
+
+def repair_unbounded(qp, y, dualized, lo, hi, sweeps=400):
+    """Moves the multipliers of equality rows so that no variable unbounded in a direction has a
+    reduced cost r_j = (q + A_R'y)_j pulling it that way (which would make the Lagrangian's
+    minimum -inf). At an exact optimum no such pull exists: buying from the grid and selling to
+    it at once, for instance, only costs the spread. ADMM's y leaves ~1e-5 of noise, of either
+    sign, on the variables strictly inside their bounds; each equality row's multiplier takes the
+    smallest shift that settles its unbounded variables, row after row (a few sweeps, as the
+    P2P trades sit in two rows). Any y gives a valid bound, so the shift is safe; it is
+    reported."""
+    eq = dualized & (qp.l == qp.u)
+    need_up = ~np.isfinite(hi)  # r_j must be >= 0 (else x_j -> +inf lowers L)
+    need_dn = ~np.isfinite(lo)  # r_j must be <= 0
+    k = eq[qp.arow] & (need_up | need_dn)[qp.acol]
+    rows = {}
+    for i, j, a in zip(qp.arow[k].tolist(), qp.acol[k].tolist(), qp.aval[k].tolist()):
+        rows.setdefault(i, []).append((j, a))
+    # Every entry of those rows (a shift of y_i moves r on all of them).
+    in_rows = np.zeros(qp.m, dtype=bool)
+    in_rows[list(rows)] = True
+    sel = np.flatnonzero(in_rows[qp.arow])
+    sel = sel[np.argsort(qp.arow[sel], kind="stable")]
+    starts = np.searchsorted(qp.arow[sel], list(rows))
+    ends = np.searchsorted(qp.arow[sel], list(rows), side="right")
+    row_entries = {i: (qp.acol[sel[a:b]], qp.aval[sel[a:b]]) for i, a, b in zip(rows, starts, ends)}
+    y = y.copy()
+    r = qp.q + qp.mul_at(y, dualized)
+    # Aim a hair past zero, so that recomputing r cannot round it back to the wrong sign.
+    eps = 1e-12 * max(1.0, float(np.abs(qp.q).max(initial=0.0)))
+    moved = 0.0
+    for _ in range(sweeps):
+        changed = False
+        for i, entries in rows.items():
+            d_lo, d_hi = -np.inf, np.inf
+            for j, a in entries:  # r_j + d a >= eps where x_j is unbounded above, <= -eps below
+                if need_up[j]:
+                    t = (eps - r[j]) / a
+                    d_lo, d_hi = (max(d_lo, t), d_hi) if a > 0 else (d_lo, min(d_hi, t))
+                if need_dn[j]:
+                    t = (-eps - r[j]) / a
+                    d_lo, d_hi = (d_lo, min(d_hi, t)) if a > 0 else (max(d_lo, t), d_hi)
+            d = min(max(0.0, d_lo), d_hi) if d_lo <= d_hi else 0.5 * (d_lo + d_hi)
+            if d != 0.0:
+                changed = True
+                y[i] += d
+                moved = max(moved, abs(d))
+                cols, vals = row_entries[i]
+                r[cols] += d * vals
+        if not changed:
+            break
+    return y, moved
+
+
+def certificate(qp, solution):
+    x = np.asarray(solution["x"], dtype=float)
+    y = np.asarray(solution["y"], dtype=float)
+    if x.shape != (qp.n,) or y.shape != (qp.m,):
+        sys.exit(f"check_qp: the solution has {x.size} values of x and {y.size} of y, "
+                 f"not the QP's {qp.n} and {qp.m}")
+    p = qp.p_diagonal()
+    out = {"objective": qp.objective(x), "reported_objective": solution.get("objective"),
+           "status": solution.get("status"), "iterations": solution.get("iterations")}
+    # Primal: how far Ax lies outside [l, u], in each row's units and per unit of its largest
+    # coefficient (the voltage rows are in p.u. with p.u.-per-kW coefficients).
+    ax = qp.mul_a(x)
+    outside = np.maximum(np.maximum(qp.l - ax, ax - qp.u), 0.0)
+    row_scale = np.zeros(qp.m)
+    np.maximum.at(row_scale, qp.arow, np.abs(qp.aval))
+    out["max_violation"] = float(outside.max(initial=0.0))
+    out["worst_row"] = int(np.argmax(outside)) if qp.m else None
+    out["max_violation_per_coefficient"] = float((outside / np.maximum(row_scale, 1e-300)).max(initial=0.0))
+    # Dual: y's signs projected onto the bounds that exist, then the Lagrangian bound.
+    y = np.where(np.isinf(qp.u), np.minimum(y, 0.0), y)
+    y = np.where(np.isinf(qp.l), np.maximum(y, 0.0), y)
+    out["dual_residual"] = float(np.abs(qp.mul_p(x) + qp.q + qp.mul_at(y)).max(initial=0.0))
+    if p is None:
+        out["lower_bound"] = None
+        out["lower_bound_note"] = "P is not diagonal: no separable bound"
+        return out
+    single = np.bincount(qp.arow, minlength=qp.m) == 1
+    lo, hi = variable_boxes(qp, single)
+    dualized = ~single
+    y, out["equality_multipliers_moved"] = repair_unbounded(qp, y, dualized, lo, hi)
+    r = qp.q + qp.mul_at(y, dualized)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xq = np.clip(np.where(p > 0, -r / np.where(p > 0, p, 1.0), 0.0), lo, hi)
+        # Linear variables: the box's end that r points to (0 where r is exactly 0).
+        xl = np.where(r > 0, lo, np.where(r < 0, hi, 0.0))
+        xm = np.where(p > 0, xq, xl)
+        terms = np.where((p == 0) & (r == 0), 0.0, 0.5 * p * xm * xm + r * xm)
+    unbounded = ~np.isfinite(terms)
+    ys = y[dualized]
+    support = np.zeros(ys.size)  # max(u_i y_i, l_i y_i), without 0 * inf
+    pos, neg = ys > 0, ys < 0
+    support[pos] = ys[pos] * qp.u[dualized][pos]
+    support[neg] = ys[neg] * qp.l[dualized][neg]
+    out["bounded_variables"] = int(np.sum(np.isfinite(lo) & np.isfinite(hi)))
+    if np.any(unbounded) or not np.all(np.isfinite(support)):
+        names = [qp.names[j] for j in np.flatnonzero(unbounded)[:5]] if qp.names else []
+        out["lower_bound"] = None
+        out["lower_bound_note"] = (f"{int(unbounded.sum())} variables without a box where the "
+                                   f"Lagrangian is linear (e.g. {names})")
+        return out
+    bound = float(terms.sum() - support.sum()) + qp.constant
+    out["lower_bound"] = bound
+    out["certified_gap"] = (out["objective"] - bound) / max(1.0, abs(bound))
+    return out
+
+
+def solve_cvxopt(qp):
+    """CVXOPT's interior-point QP solver on the same QP (equalities apart; rows normalized)."""
+    try:
+        from cvxopt import matrix, solvers, spmatrix
+    except ImportError as e:  # pragma: no cover - environment dependent
+        sys.exit(f"check_qp: {e}; install python3-cvxopt (Debian) or pass --certificate-only")
+    pr, pc = qp.prow.tolist(), qp.pcol.tolist()
+    pv = qp.pval.tolist()
+    off = [k for k in range(len(pr)) if pr[k] != pc[k]]  # upper triangle -> full symmetric
+    P = spmatrix(pv + [pv[k] for k in off], pr + [pc[k] for k in off], pc + [pr[k] for k in off],
+                 (qp.n, qp.n))
+    # Normalize each row (same feasible set): the voltage rows' p.u.-per-kW coefficients are
+    # 1e-6 of the others, which would ruin the interior-point factorizations.
+    scale = np.zeros(qp.m)
+    np.maximum.at(scale, qp.arow, np.abs(qp.aval))
+    scale[scale == 0] = 1.0
+    val = qp.aval / scale[qp.arow]
+    l, u = qp.l / scale, qp.u / scale
+    with np.errstate(invalid="ignore"):
+        eq = np.isfinite(u) & (np.abs(u - l) <= 1e-12 * np.maximum(1.0, np.abs(u)))
+    up = ~eq & np.isfinite(u)
+    dn = ~eq & np.isfinite(l)
+    # G x <= h: the upper rows, then the lower rows negated; A x = b: the equality rows.
+    g_index = np.full(qp.m, -1)
+    g_index[up] = np.arange(up.sum())
+    l_index = np.full(qp.m, -1)
+    l_index[dn] = up.sum() + np.arange(dn.sum())
+    e_index = np.full(qp.m, -1)
+    e_index[eq] = np.arange(eq.sum())
+    k_up, k_dn, k_eq = up[qp.arow], dn[qp.arow], eq[qp.arow]
+    g_rows = np.concatenate([g_index[qp.arow[k_up]], l_index[qp.arow[k_dn]]])
+    g_cols = np.concatenate([qp.acol[k_up], qp.acol[k_dn]])
+    g_vals = np.concatenate([val[k_up], -val[k_dn]])
+    h = np.concatenate([u[up], -l[dn]])
+    G = spmatrix(g_vals.tolist(), g_rows.tolist(), g_cols.tolist(), (h.size, qp.n))
+    Aeq = spmatrix(val[k_eq].tolist(), e_index[qp.arow[k_eq]].tolist(), qp.acol[k_eq].tolist(),
+                   (int(eq.sum()), qp.n))
+    solvers.options.update({"show_progress": False, "abstol": 1e-7, "reltol": 1e-8,
+                            "feastol": 1e-8, "maxiters": 200})
+    sol = solvers.qp(P, matrix(qp.q), G, matrix(h), Aeq, matrix(u[eq]))
+    x = np.array(sol["x"]).ravel()
+    return {"status": sol["status"], "objective": qp.objective(x),
+            "equalities": int(eq.sum()), "inequalities": int(h.size)}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("qp", help="exported QP JSON")
+    ap.add_argument("qp", help="exported QP JSON (p2pgrid expert --export-qp)")
     ap.add_argument("--expert", help="p2pgrid expert --json output to compare against")
+    ap.add_argument("--certificate-only", action="store_true",
+                    help="skip the CVXOPT solve (the certificate needs numpy only)")
+    ap.add_argument("--tolerance", type=float, default=1e-3,
+                    help="largest relative gap that passes (default 1e-3)")
     args = ap.parse_args()
-    with open(args.qp) as f:
-        qp = json.load(f)
-    n, m = qp["n"], qp["m"]
-    pr, pc, pv = csc_entries(qp["P"])
-    # Upper triangle -> full symmetric.
-    full_r, full_c, full_v = list(pr), list(pc), list(pv)
-    for r, c, v in zip(pr, pc, pv):
-        if r != c:
-            full_r.append(c), full_c.append(r), full_v.append(v)
-    P = spmatrix(full_v, full_r, full_c, (n, n))
-    q = matrix(np.asarray(qp["q"], dtype=float))
-    ar, ac, av = csc_entries(qp["A"])
-    rows = [[] for _ in range(m)]
-    for r, c, v in zip(ar, ac, av):
-        rows[r].append((c, v))
-    l, u = list(qp["l"]), list(qp["u"])
-    # Normalize each row (same feasible set): the voltage rows' p.u.-per-kW coefficients are
-    # 1e-6 of the others, which would ruin the interior-point factorizations.
-    for i in range(m):
-        s = max((abs(v) for _, v in rows[i]), default=1.0)
-        if s > 0:
-            rows[i] = [(c, v / s) for c, v in rows[i]]
-            l[i] = l[i] / s if l[i] > -INF else l[i]
-            u[i] = u[i] / s if u[i] < INF else u[i]
-    ge, gr, gc, h = [], [], [], []  # G x <= h
-    ae, arr, acc, b = [], [], [], []  # A x = b
-    for i in range(m):
-        if abs(u[i] - l[i]) <= 1e-12 * max(1.0, abs(u[i])):
-            for c, v in rows[i]:
-                ae.append(v), arr.append(len(b)), acc.append(c)
-            b.append(u[i])
-            continue
-        if u[i] < INF:
-            for c, v in rows[i]:
-                ge.append(v), gr.append(len(h)), gc.append(c)
-            h.append(u[i])
-        if l[i] > -INF:
-            for c, v in rows[i]:
-                ge.append(-v), gr.append(len(h)), gc.append(c)
-            h.append(-l[i])
-    G = spmatrix(ge, gr, gc, (len(h), n))
-    Aeq = spmatrix(ae, arr, acc, (len(b), n))
-    solvers.options.update({"show_progress": False, "abstol": 1e-7, "reltol": 1e-8,
-                            "feastol": 1e-8, "maxiters": 200})
-    sol = solvers.qp(P, q, G, matrix(h), Aeq, matrix(b))
-    x = np.array(sol["x"]).ravel()
-    obj = 0.5 * float(x @ (np.array(matrix(P * matrix(x))).ravel())) + float(np.dot(qp["q"], x))
-    obj += qp["constant"]
-    out = {"status": sol["status"], "objective": obj, "n": n, "m": m,
-           "equalities": len(b), "inequalities": len(h)}
+    try:
+        with open(args.qp) as f:
+            raw = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"check_qp: {args.qp}: {e}")
+    qp = Qp(raw, args.qp)
+    out = {"n": qp.n, "m": qp.m}
+    reference = None
     if args.expert:
         with open(args.expert) as f:
-            ex = json.load(f)
-        out["p2pgrid_objective"] = ex["objective_cny"]
-        out["relative_gap"] = abs(ex["objective_cny"] - obj) / max(1.0, abs(obj))
+            reference = json.load(f)["objective_cny"]
+    elif "solution" in raw:
+        reference = raw["solution"].get("objective")
+    ok = True
+    if "solution" in raw:
+        cert = certificate(qp, raw["solution"])
+        out["certificate"] = cert
+        gap = cert.get("certified_gap")
+        ok = ok and gap is not None and gap <= args.tolerance
+        # The objective p2pgrid reports is the exported QP's at the exported x.
+        reported = cert["reported_objective"]
+        cert["objective_matches_report"] = reported is not None and abs(
+            cert["objective"] - reported) <= 1e-9 * max(1.0, abs(reported))
+        ok = ok and cert["objective_matches_report"]
+    elif args.certificate_only:
+        sys.exit(f"check_qp: {args.qp} has no 'solution' (exported before p2pgrid wrote one)")
+    if not args.certificate_only:
+        cvx = solve_cvxopt(qp)
+        out["cvxopt"] = cvx
+        if reference is not None:
+            cvx["relative_gap"] = abs(reference - cvx["objective"]) / max(1.0, abs(cvx["objective"]))
+            ok = ok and cvx["relative_gap"] <= args.tolerance
+    if reference is not None:
+        out["p2pgrid_objective"] = reference
+    out["passed"] = bool(ok)
     print(json.dumps(out))
-    return 0 if sol["status"] == "optimal" else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

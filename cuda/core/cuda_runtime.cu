@@ -2,6 +2,7 @@
 // p2pgrid::Error naming the call and CUDA's message.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "p2pgrid/core/error.hpp"
@@ -53,14 +54,34 @@ double peak_bandwidth_gb_per_s() {
   return 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;  // double data rate
 }
 
+bool sync_each_launch() {
+  static const bool on = [] {
+    const char* v = std::getenv("P2P_CUDA_SYNC");
+    return v && std::string(v) == "1";
+  }();
+  return on;
+}
+
 void* malloc_device(std::size_t bytes) {
   void* p = nullptr;
   const cudaError_t err = cudaMalloc(&p, bytes);
   if (err != cudaSuccess) {
+    cudaGetLastError();  // not left behind for the next launch's check to report as its own
+    std::size_t free_bytes = 0, total_bytes = 0;
+    const bool known = cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess;
     throw Error("cudaMalloc of " + std::to_string(bytes) + " bytes failed: " +
-                cudaGetErrorString(err));
+                cudaGetErrorString(err) +
+                (known ? " (" + std::to_string(free_bytes >> 20) + " of " +
+                             std::to_string(total_bytes >> 20) + " MiB free)"
+                       : std::string()));
   }
   return p;
+}
+
+std::size_t free_memory_bytes() {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  P2P_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes;
 }
 
 void free_device(void* ptr) noexcept { cudaFree(ptr); }
@@ -69,11 +90,24 @@ void copy(void* dst, const void* src, std::size_t bytes, int kind) {
   const cudaMemcpyKind k = kind == 0   ? cudaMemcpyHostToDevice
                            : kind == 1 ? cudaMemcpyDeviceToHost
                                        : cudaMemcpyDeviceToDevice;
-  P2P_CUDA_CHECK(cudaMemcpy(dst, src, bytes, k));
+  const cudaError_t err = cudaMemcpy(dst, src, bytes, k);
+  if (err != cudaSuccess)
+    throw Error(std::string("cudaMemcpy of ") + std::to_string(bytes) + " bytes failed: " +
+                cudaGetErrorString(err) +
+                (sync_each_launch() ? ""
+                                    : " (a kernel launched before it may have faulted: rerun "
+                                      "with P2P_CUDA_SYNC=1 to name it)"));
 }
 
 void zero(void* ptr, std::size_t bytes) { P2P_CUDA_CHECK(cudaMemset(ptr, 0, bytes)); }
 
-void synchronize() { P2P_CUDA_CHECK(cudaDeviceSynchronize()); }
+void synchronize() {
+  const cudaError_t err = cudaDeviceSynchronize();
+  if (err != cudaSuccess)
+    throw Error(std::string("cudaDeviceSynchronize failed: ") + cudaGetErrorString(err) +
+                (sync_each_launch() ? ""
+                                    : " (a kernel failed while it ran: rerun with "
+                                      "P2P_CUDA_SYNC=1 to name it)"));
+}
 
 }  // namespace p2pgrid::cuda

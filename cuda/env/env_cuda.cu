@@ -44,7 +44,7 @@ __global__ void env_finish_kernel(EnvParamsView p, EnvBatchView b, const Real* v
 void cuda_env_reset(const EnvParamsView& p, const EnvBatchView& b, std::uint64_t seed,
                     const int* day_ids) {
   env_reset_kernel<<<blocks_for(b.num_envs), kThreads>>>(p, b, seed, day_ids);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("env_reset_kernel");
   P2P_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
@@ -52,14 +52,14 @@ template <class Real>
 void cuda_env_apply(const EnvParamsView& p, const EnvBatchView& b, const float* actions,
                     Real* p_inj_pu, Real* q_inj_pu) {
   env_apply_kernel<Real><<<blocks_for(b.num_envs), kThreads>>>(p, b, actions, p_inj_pu, q_inj_pu);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("env_apply_kernel");
 }
 
 template <class Real>
 void cuda_env_finish(const EnvParamsView& p, const EnvBatchView& b, const Real* vm_pu,
                      const std::uint8_t* pf_converged) {
   env_finish_kernel<Real><<<blocks_for(b.num_envs), kThreads>>>(p, b, vm_pu, pf_converged);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("env_finish_kernel");
 }
 
 template void cuda_env_apply<float>(const EnvParamsView&, const EnvBatchView&, const float*,

@@ -115,47 +115,53 @@ __global__ void transpose_kernel(const double* in, double* out, int rows, int co
 void cuda_admm_iterations(const AdmmRowsView& rows, const FactorView* views, const int* group_level,
                           const std::uint8_t* done, int batch, int blocks, double sigma,
                           double alpha, int iterations, const AdmmLaneVectors& v) {
+  if (batch == 0) return;  // a grid of 0 blocks is a launch error
   admm_iterations_kernel<<<blocks_of(batch), kThreads>>>(rows, views, group_level, done, batch,
                                                          blocks, sigma, alpha, iterations, v);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("admm_iterations_kernel");
 }
 
 void cuda_admm_rhs(const AdmmRowsView& rows, const int* group_level, const int* group_prev_level,
                    const std::uint8_t* done, int batch, int blocks, double sigma,
                    const AdmmLaneVectors& v) {
+  if (batch == 0) return;  // a grid of 0 blocks is a launch error
   admm_rhs_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, group_prev_level, done, batch,
                                                   blocks, sigma, v);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("admm_rhs_kernel");
 }
 
 void cuda_admm_stats(const AdmmRowsView& rows, const int* group_level, const std::uint8_t* done,
                      int batch, int blocks, double inf, const AdmmLaneVectors& v,
                      AdmmLaneStats* stats) {
+  if (batch == 0) return;  // a grid of 0 blocks is a launch error
   admm_stats_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, done, batch, blocks, inf, v,
                                                     stats);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("admm_stats_kernel");
 }
 
 void cuda_admm_anderson(const std::uint8_t* done, const std::uint8_t* group_restart, int batch,
                         int len, int memory, int slot, AndersonLane* lanes, double* w, double* hist,
                         float* histf) {
+  if (batch == 0) return;  // a grid of 0 blocks is a launch error
   admm_anderson_kernel<<<blocks_of(batch), kThreads>>>(done, group_restart, batch, len, memory,
                                                        slot, lanes, w, hist, histf);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("admm_anderson_kernel");
 }
 
 void cuda_admm_start(const AdmmRowsView& rows, const int* group_level,
                      const AdmmWarmSource* sources, int batch, int blocks,
                      const AdmmLaneVectors& v) {
+  if (batch == 0) return;  // a grid of 0 blocks is a launch error
   admm_start_kernel<<<blocks_of(batch), kThreads>>>(rows, group_level, sources, batch, blocks, v);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("admm_start_kernel");
 }
 
 void cuda_admm_unscale(const AdmmRowsView& rows, const int* env_level, int batch, int blocks,
                        const AdmmLaneVectors& v, double* xu, double* zu, double* yu) {
+  if (batch == 0) return;  // a grid of 0 blocks is a launch error
   admm_unscale_kernel<<<blocks_of(batch), kThreads>>>(rows, env_level, batch, blocks, v, xu, zu,
                                                       yu);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("admm_unscale_kernel");
 }
 
 void cuda_bounds_differ(const double* l, const double* u, int batch, int len, int m, int* differs) {
@@ -164,29 +170,31 @@ void cuda_bounds_differ(const double* l, const double* u, int batch, int len, in
   if (total == 0) return;
   bounds_differ_kernel<<<static_cast<unsigned>((total + kElementThreads - 1) / kElementThreads),
                          kElementThreads>>>(l, u, batch, len, m, differs);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("bounds_differ_kernel");
 }
 
 void cuda_strided_gather(const double* in, int stride, int count, double* out) {
   if (count == 0) return;
   strided_gather_kernel<<<(count + 255) / 256, 256>>>(in, stride, count, out);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("strided_gather_kernel");
 }
 
 void cuda_admm_lane_bounds(const AdmmRowsView& rows, int batch, int blocks, double inf,
                            const double* l, const double* u, double* lo, double* hi) {
   if (batch == 0) return;
   admm_lane_bounds_kernel<<<blocks_of(batch), kThreads>>>(rows, batch, blocks, inf, l, u, lo, hi);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("admm_lane_bounds_kernel");
 }
 
 void cuda_transpose(const double* in, double* out, int rows, int cols) {
+  if (rows == 0 || cols == 0) return;
   const dim3 grid((cols + kTile - 1) / kTile, (rows + kTile - 1) / kTile);
   if (grid.y > 65535)
-    throw Error("expert (CUDA): transpose of " + std::to_string(rows) +
-                " rows exceeds the grid's y limit (at most 2,097,120 envs per solve)");
+    throw Error("expert (CUDA): a transpose of " + std::to_string(rows) + " x " +
+                std::to_string(cols) + " exceeds the grid's y limit (at most 2,097,120 rows: " +
+                "envs, or a horizon's variables or rows)");
   transpose_kernel<<<grid, dim3(kTile, 8)>>>(in, out, rows, cols);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("transpose_kernel");
 }
 
 }  // namespace p2pgrid::detail

@@ -29,7 +29,7 @@ void cuda_expert_bounds(const ExpertBoundsView& tables, int batch, int blocks, c
   constexpr int kThreads = 64;
   expert_bounds_kernel<<<(batch + kThreads - 1) / kThreads, kThreads>>>(
       tables, batch, blocks, day, p_prev, soc, offsets, offset_at, l, u);
-  P2P_CUDA_CHECK(cudaGetLastError());
+  P2P_CUDA_LAUNCHED("expert_bounds_kernel");
 }
 
 }  // namespace p2pgrid::detail

@@ -213,7 +213,7 @@ class CudaPowerFlowSolver final : public PowerFlowSolver {
       // Asynchronous on the default stream: the env's next kernel follows without a host
       // round trip (and the whole step can be captured in a CUDA graph).
       sweep_kernel<Real><<<blocks_for(batch), kThreads>>>(f, s, io, scratch, batch);
-      P2P_CUDA_CHECK(cudaGetLastError());
+      P2P_CUDA_LAUNCHED("sweep_kernel");
       return;
     }
     using Complex = typename ComplexOf<Real>::type;
@@ -226,25 +226,25 @@ class CudaPowerFlowSolver final : public PowerFlowSolver {
     Complex* w = current + static_cast<size_t>(nz) * batch;
     NvtxRange range("powerflow.zbus");
     zbus_start_kernel<Real><<<blocks_for(batch), kThreads>>>(f, io, scratch, active_.data(), batch);
-    P2P_CUDA_CHECK(cudaGetLastError());
+    P2P_CUDA_LAUNCHED("zbus_start_kernel");
     // A feeder of one bus has nothing to iterate (and no GEMM of size 0 to call).
     for (int it = 0; nz > 0 && it < settings_.max_iterations; ++it) {
       zbus_current_kernel<Real><<<blocks_for(static_cast<long long>(nz) * batch), kThreads>>>(
           f, io, scratch, current, batch);
-      P2P_CUDA_CHECK(cudaGetLastError());
+      P2P_CUDA_LAUNCHED("zbus_current_kernel");
       P2P_CUBLAS_CHECK(gemm(cublas_, batch, nz, nz, current, batch, feeder.z.data(), nz, w, batch));
       P2P_CUDA_CHECK(cudaMemsetAsync(counter_.data(), 0, sizeof(int)));
       zbus_update_kernel<Real><<<blocks_for(batch), kThreads>>>(f, s, io, scratch, w,
                                                                active_.data(), counter_.data(),
                                                                batch);
-      P2P_CUDA_CHECK(cudaGetLastError());
+      P2P_CUDA_LAUNCHED("zbus_update_kernel");
       int still_active = 0;
       P2P_CUDA_CHECK(cudaMemcpy(&still_active, counter_.data(), sizeof(int),
                                 cudaMemcpyDeviceToHost));
       if (still_active == 0) break;
     }
     zbus_finish_kernel<Real><<<blocks_for(batch), kThreads>>>(f, io, scratch, batch);
-    P2P_CUDA_CHECK(cudaGetLastError());
+    P2P_CUDA_LAUNCHED("zbus_finish_kernel");
     P2P_CUDA_CHECK(cudaDeviceSynchronize());
   }
 

@@ -61,8 +61,8 @@ int run_expert(Invocation& inv) {
   const std::string export_path = cfg.string("expert.export_qp");
   if (!export_path.empty()) {
     // The QP the reported objective solves: with the voltage offsets of the DSO's last
-    // re-linearization, if it made any (the day's linear ones otherwise).
-    write_text_file_atomic(export_path, expert.export_qp(p.data).dump() + "\n");
+    // re-linearization, if it made any (the day's linear ones otherwise), and its solution.
+    write_text_file_atomic(export_path, expert.export_qp(p).dump() + "\n");
     std::cerr << "wrote " << export_path << " (after " << p.dso_rounds
               << " DSO re-linearization(s))\n";
   }

@@ -184,6 +184,20 @@ void ExpertAdmm::build_voltage_tree() {
   tree_nodes_ = nt;
 }
 
+std::size_t ExpertAdmm::cuda_bytes_per_env(int blocks) const {
+  const std::size_t nh = std::size_t(blocks) * qp_.block_vars;
+  const std::size_t mh = std::size_t(blocks) * qp_.block_rows;
+  const std::size_t memory = std::size_t(settings_.anderson_memory);
+  // doubles: x, x~, rhs, A'dy (4 nh); w, w_prev, Ax (3 mh, Ax also the transposes' staging);
+  // the lanes' bounds lo, hi (2 mh at most); the tree's 4 values per node; the history's u and
+  // g (2 mh); the result's x, z, y (nh + 2 mh). floats: the history's f and slots.
+  const std::size_t doubles =
+      5 * nh + 7 * mh + 4 * std::size_t(tree_nodes_) + (memory > 0 ? 2 * mh : 0);
+  const std::size_t floats = memory > 0 ? (1 + 2 * memory) * mh : 0;
+  constexpr std::size_t kPerEnvState = 1024;  // flags, statistics, Anderson lane state
+  return doubles * sizeof(double) + floats * sizeof(float) + kPerEnvState;
+}
+
 AdmmRowsView ExpertAdmm::rows_view() const {
   AdmmRowsView v;
   v.n = qp_.block_vars;

@@ -13,6 +13,9 @@
 #include "p2pgrid/core/format.hpp"
 #include "p2pgrid/core/nvtx.hpp"
 #include "p2pgrid/core/threads.hpp"
+#if defined(P2P_HAVE_CUDA)
+#include "p2pgrid/cuda/cuda_api.hpp"
+#endif
 
 namespace p2pgrid {
 
@@ -55,6 +58,7 @@ ExpertSettings resolve_expert_config(const Config& c) {
   s.dso_tolerance_pu = c.number("expert.dso_tolerance_pu");
   require(s.dso_tolerance_pu >= 0, "expert.dso_tolerance_pu", ">= 0 (p.u.)");
   s.dso_chunk_plans = c.integer_in("expert.dso_chunk_plans", 0, 1 << 20);
+  s.cuda_max_batch = c.integer_in("expert.cuda_max_batch", 0, 1 << 30);
   s.resolve_every_steps = c.integer_in("expert.resolve_every_steps", 0, 96);
   return s;
 }
@@ -166,13 +170,34 @@ std::vector<AdmmInfo> Expert::solve(const std::vector<ExpertEnvData>& envs,
   if (settings_.admm.backend == Backend::kCuda) {  // bounds where the solve runs
     if (!cuda_device_available())
       throw Error("backend 'cuda': " + cuda_device_description() + "; use --backend cpu");
-    AdmmDeviceBounds bounds;
-    {
-      std::lock_guard<std::mutex> lock(cuda_mutex_);
-      bounds = detail::expert_bounds_cuda(cuda_, bounds_.view(), envs, H);
+    // As many envs per device solve as fit in the device's free memory (or
+    // expert.cuda_max_batch): a larger batch is solved in parts, one after the other.
+    const int part = cuda_batch_limit(H);
+    std::vector<AdmmInfo> info;
+    info.reserve(count);
+    double bounds_s = 0;
+    for (int first = 0; first < count; first += part) {
+      const int size = std::min(part, count - first);
+      const auto t_bounds = std::chrono::steady_clock::now();
+      AdmmDeviceBounds bounds;
+      {
+        std::lock_guard<std::mutex> lock(cuda_mutex_);
+        bounds = detail::expert_bounds_cuda(cuda_, bounds_.view(), envs.data() + first, size, H);
+      }
+      bounds_s +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_bounds).count();
+      if (size == count) {
+        if (timings) timings->bounds_s = bounds_s;
+        return admm_.solve(H, std::move(bounds), starts);
+      }
+      std::vector<AdmmIterate> part_starts(std::make_move_iterator(starts.begin() + first),
+                                           std::make_move_iterator(starts.begin() + first + size));
+      const std::vector<AdmmInfo> part_info = admm_.solve(H, std::move(bounds), part_starts);
+      std::move(part_starts.begin(), part_starts.end(), starts.begin() + first);
+      info.insert(info.end(), part_info.begin(), part_info.end());
     }
-    record_bounds_time();
-    return admm_.solve(H, std::move(bounds), starts);
+    if (timings) timings->bounds_s = bounds_s;
+    return info;
   }
 #endif
   // A few hundred thousand values per env: in parallel (expert_bounds only writes into its
@@ -191,6 +216,27 @@ std::vector<AdmmInfo> Expert::solve(const std::vector<ExpertEnvData>& envs,
   return admm_.solve(H, l, u, starts);
 }
 
+#if defined(P2P_HAVE_CUDA)
+int Expert::cuda_batch_limit(int blocks) const {
+  std::size_t limit = static_cast<std::size_t>(settings_.cuda_max_batch);
+  if (limit == 0) {
+    const std::size_t per_env = admm_.cuda_bytes_per_env(blocks);
+    // A tenth kept back: allocation granularity, the solve's per-batch tables, cuBLAS.
+    const std::size_t usable = cuda::free_memory_bytes() / 10 * 9;
+    if (usable < per_env)
+      throw Error("expert (CUDA): one env's solve needs " + std::to_string(per_env >> 20) +
+                  " MiB of device memory and " + std::to_string(usable >> 20) +
+                  " MiB are usable (90 % of the free memory): free the device, or use "
+                  "--backend cpu");
+    limit = std::min<std::size_t>(usable / per_env, std::size_t(1) << 30);
+  }
+  // Whole groups of kAdmmGroup envs (which share their rho decisions): the plans are then the
+  // same however the batch is split.
+  if (limit >= std::size_t(kAdmmGroup)) limit -= limit % kAdmmGroup;
+  return static_cast<int>(limit);
+}
+#endif
+
 void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
   NvtxRange range("expert.dso_verification");
   const ExpertQp& qp = admm_.qp();
@@ -204,11 +250,21 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
     if (qp.vars[j].kind == QpVar::kPEx) pex[qp.vars[j].agent] = j;
     if (qp.vars[j].kind == QpVar::kQEx) qex[qp.vars[j].agent] = j;
   }
-  PowerFlowSettings pfs = powerflow_.settings;
-  // On the env's backend, in float64 to float64's tolerance: a float32 env's 2e-6 would exceed
-  // the DSO's own 1e-6, and the backends could then pass different plans.
-  pfs.tolerance_pu = powerflow_.float64_tolerance_pu;
-  auto solver = make_powerflow_solver(feeder_, powerflow_.backend, pfs);
+  // One solver for the Expert's life (on the GPU, building one uploads the feeder and, for
+  // Z-bus, creates a cuBLAS handle), used by one plan() at a time.
+  std::lock_guard<std::mutex> dso_lock(dso_mutex_);
+  if (!dso_solver_) {
+    PowerFlowSettings pfs = powerflow_.settings;
+    // On the env's backend, in float64 to float64's tolerance: a float32 env's 2e-6 would
+    // exceed the DSO's own 1e-6, and the backends could then pass different plans.
+    pfs.tolerance_pu = powerflow_.float64_tolerance_pu;
+    dso_solver_ = make_powerflow_solver(feeder_, powerflow_.backend, pfs);
+  }
+  // The batch's buffers, kept while the chunks keep their size; only the voltages and the
+  // convergence flags come back.
+  std::unique_ptr<PowerFlowBatch<double>> ac;
+  std::vector<double> vm;
+  std::vector<std::uint8_t> ac_converged;
   // Round 0 checks every plan; each later round checks only the plans re-solved in the round
   // before (the others did not change).
   const int threads = cpu_threads(settings_.admm.threads);
@@ -249,8 +305,16 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
             qe[spec_.prosumers[a].bus] += x[qex[a]] / kw_per_pu;
           }
         }
-      const PowerFlowResult r =
-          solve_power_flow(*solver, feeder_, Precision::kFloat64, batch, p, q);
+      if (!ac || ac->batch != batch)
+        ac = std::make_unique<PowerFlowBatch<double>>(powerflow_.backend, batch, nbus,
+                                                      feeder_.num_branches);
+      ac->p_inj_pu.copy_from_host(p.data(), p.size());
+      ac->q_inj_pu.copy_from_host(q.data(), q.size());
+      dso_solver_->solve(batch, ac->io());
+      vm.resize(p.size());
+      ac_converged.resize(batch);
+      ac->vm_pu.copy_to_host(vm.data(), vm.size());
+      ac->converged.copy_to_host(ac_converged.data(), batch);
       std::vector<std::uint8_t> relinearized(plans_in, 0);
 #pragma omp parallel for schedule(static) num_threads(threads)
       for (int i = 0; i < plans_in; ++i) {
@@ -259,9 +323,9 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
         bool converged = true;
         for (int k = 0; k < H; ++k) {
           const std::size_t env = std::size_t(i) * H + k;
-          converged &= r.converged[env] != 0;
+          converged &= ac_converged[env] != 0;
           for (int j : qp.voltage_buses) {
-            const double v = r.vm_pu[env * nbus + j];
+            const double v = vm[env * nbus + j];
             worst = std::max({worst, v - spec_.v_max_pu, spec_.v_min_pu - v});
           }
         }
@@ -292,7 +356,7 @@ void Expert::verify_with_ac(std::vector<ExpertPlan>& plans) const {
             for (int a = 0; a < A; ++a)
               v_lin += qp.dv_dp[std::size_t(j) * A + a] * x[pex[a]] +
                        qp.dv_dq[std::size_t(j) * A + a] * x[qex[a]];
-            plan.data.v_offset_pu[std::size_t(t) * nbus + j] += r.vm_pu[env * nbus + j] - v_lin;
+            plan.data.v_offset_pu[std::size_t(t) * nbus + j] += vm[env * nbus + j] - v_lin;
           }
         }
         plan.dso_rounds = round + 1;
@@ -477,6 +541,21 @@ nlohmann::json Expert::export_qp(const ExpertEnvData& data_in) const {
   j["l"] = bounds(l);
   j["u"] = bounds(u);
   j["variable_names"] = names;
+  return j;
+}
+
+nlohmann::json Expert::export_qp(const ExpertPlan& plan) const {
+  nlohmann::json j = export_qp(plan.data);
+  const std::size_t n = j["n"], m = j["m"];
+  if (plan.iterate.x.size() != n || plan.iterate.y.size() != m)
+    throw Error("export_qp: the plan's iterate has " + std::to_string(plan.iterate.x.size()) +
+                " variables and " + std::to_string(plan.iterate.y.size()) +
+                " multipliers, not its QP's " + std::to_string(n) + " and " + std::to_string(m));
+  j["solution"] = {{"status", to_string(plan.info.status)},
+                   {"iterations", plan.info.iterations},
+                   {"objective", plan.objective_cny},
+                   {"x", plan.iterate.x},
+                   {"y", plan.iterate.y}};
   return j;
 }
 

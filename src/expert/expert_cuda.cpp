@@ -40,11 +40,11 @@ struct ExpertCudaState {
 };
 
 AdmmDeviceBounds expert_bounds_cuda(std::shared_ptr<ExpertCudaState>& state,
-                                    const ExpertBoundsView& tables,
-                                    const std::vector<ExpertEnvData>& envs, int blocks) {
+                                    const ExpertBoundsView& tables, const ExpertEnvData* envs,
+                                    int count, int blocks) {
   NvtxRange range("expert.bounds_cuda");
   if (!state) state = std::make_shared<ExpertCudaState>(tables);
-  const int B = static_cast<int>(envs.size()), units = tables.units;
+  const int B = count, units = tables.units;
   const std::size_t offset_len = std::size_t(tables.steps) * tables.buses;
   std::vector<int> day(B);
   std::vector<double> p_prev(std::size_t(B) * units), soc(p_prev.size()), offsets;

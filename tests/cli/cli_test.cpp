@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -341,6 +343,66 @@ TEST(Cli, ExpertSolvesADayAndExportsItsQp) {
   EXPECT_EQ(q["l"].size(), j["constraints"].get<std::size_t>());
   EXPECT_EQ(q["day"], j["day"]);
   EXPECT_EQ(q["P"]["triangle"], "upper");
+  // The plan's solution beside the QP: x and y at their sizes, and the exported QP's objective
+  // at x (P is diagonal here) is the objective the command reports.
+  const json& sol = q["solution"];
+  ASSERT_EQ(sol["x"].size(), j["variables"].get<std::size_t>());
+  ASSERT_EQ(sol["y"].size(), j["constraints"].get<std::size_t>());
+  EXPECT_EQ(sol["status"], "solved");
+  EXPECT_EQ(sol["iterations"], j["iterations"]);
+  EXPECT_EQ(sol["objective"].get<double>(), objective);
+  const std::vector<double> x = sol["x"].get<std::vector<double>>();
+  const std::vector<double> qv = q["q"].get<std::vector<double>>();
+  double f = q["constant"].get<double>();
+  for (std::size_t k = 0; k < x.size(); ++k) f += qv[k] * x[k];
+  const json& p = q["P"];
+  for (std::size_t col = 0; col < x.size(); ++col)
+    for (std::size_t a = p["indptr"][col]; a < p["indptr"][col + 1].get<std::size_t>(); ++a) {
+      ASSERT_EQ(p["indices"][a].get<std::size_t>(), col) << "P is diagonal";
+      f += 0.5 * p["data"][a].get<double>() * x[col] * x[col];
+    }
+  EXPECT_NEAR(f, objective, 1e-9 * objective);
+}
+
+// tools/check_qp.py's certificate (numpy; Debian's python3-numpy, which tools/bootstrap.sh
+// installs): the exported plan is within 1e-3 of the optimum by weak duality with its own
+// multipliers, and a corrupted solution (y = 0, or an objective that is not the QP's) fails.
+TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
+  const std::string python = "/usr/bin/python3";
+  if (test::run_command(python + " -c 'import numpy'").status != 0) {
+    if (std::getenv("P2P_REQUIRE_NUMPY"))
+      FAIL() << python << " has no numpy (apt-get install python3-numpy)";
+    GTEST_SKIP() << python << " has no numpy (apt-get install python3-numpy)";
+  }
+  const std::string dir = test::fresh_temp_dir();
+  const std::string tool = python + " " + P2P_SOURCE_DIR + "/tools/check_qp.py ";
+  auto r = run_cli("expert --day 3 --split test --json --export-qp " + dir + "/q.json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = test::run_command(tool + dir + "/q.json --certificate-only");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  const json c = json::parse(r.out)["certificate"];
+  const double objective = c["objective"].get<double>(), bound = c["lower_bound"].get<double>();
+  std::printf(
+      "[ check_qp ] test day 3: objective %.4f CNY, certified lower bound %.4f, gap %.2e, "
+      "max violation %.2e\n",
+      objective, bound, c["certified_gap"].get<double>(), c["max_violation"].get<double>());
+  EXPECT_LE(bound, objective);
+  EXPECT_LT(c["certified_gap"].get<double>(), 1e-3);
+  EXPECT_TRUE(c["objective_matches_report"].get<bool>());
+  // Corrupted: multipliers zeroed (the bound collapses), then a reported objective 1 % low.
+  json q = json::parse(read_text_file(dir + "/q.json"));
+  const json y = q["solution"]["y"];
+  q["solution"]["y"] = std::vector<double>(y.size(), 0.0);
+  write_text_file_atomic(dir + "/bad_y.json", q.dump());
+  r = test::run_command(tool + dir + "/bad_y.json --certificate-only");
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_FALSE(json::parse(r.out)["passed"].get<bool>());
+  q["solution"]["y"] = y;
+  q["solution"]["objective"] = 0.99 * objective;
+  write_text_file_atomic(dir + "/bad_objective.json", q.dump());
+  r = test::run_command(tool + dir + "/bad_objective.json --certificate-only");
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_FALSE(json::parse(r.out)["certificate"]["objective_matches_report"].get<bool>());
 }
 
 TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {

@@ -17,6 +17,9 @@
 
 namespace p2pgrid::cuda {
 
+// What free_memory_bytes() reports: unlimited unless a test sets it (the expert's sub-batches).
+std::size_t emulated_free_memory_bytes = std::size_t(1) << 50;
+
 int device_count() { return 1; }
 std::string device_description() { return "host emulation of the CUDA launchers"; }
 double peak_bandwidth_gb_per_s() { return 0; }
@@ -26,6 +29,7 @@ void* malloc_device(std::size_t bytes) {
   std::memset(p, 0xFF, bytes);  // NaN in every double
   return p;
 }
+std::size_t free_memory_bytes() { return emulated_free_memory_bytes; }
 void free_device(void* ptr) noexcept { std::free(ptr); }
 void copy(void* dst, const void* src, std::size_t bytes, int) { std::memmove(dst, src, bytes); }
 void zero(void* ptr, std::size_t bytes) { std::memset(ptr, 0, bytes); }

@@ -203,7 +203,8 @@ inline void expect_device_bounds_equal_host_bounds() {
   for (double& soc : envs[5].unit_soc_kwh) soc *= 0.5;
   for (double& p : envs[5].unit_p_prev_kw) p += 3;
   std::shared_ptr<detail::ExpertCudaState> state;
-  const AdmmDeviceBounds d = detail::expert_bounds_cuda(state, tables.view(), envs, blocks);
+  const AdmmDeviceBounds d = detail::expert_bounds_cuda(state, tables.view(), envs.data(),
+                                                        static_cast<int>(envs.size()), blocks);
   ASSERT_EQ(d.batch, 11);
   const std::size_t len = std::size_t(blocks) * m;
   std::vector<double> l(len * 11), u(len * 11);

@@ -14,4 +14,7 @@ struct CliResult {
 /// `args` is appended to the binary's path as shell words (quote paths yourself).
 CliResult run_cli(const std::string& args);
 
+/// Any shell command, captured the same way.
+CliResult run_command(const std::string& command);
+
 }  // namespace p2pgrid::test

@@ -153,6 +153,11 @@ class ExpertAdmm {
 
   /// The scaled rows (host memory).
   AdmmRowsView rows_view() const;
+  /// Device memory one env of a CUDA solve over `blocks` blocks takes at the solve's peak, in
+  /// bytes: the iteration's vectors, the Anderson history, the lanes' own bounds (counted as if
+  /// no row were shared: an upper bound) and the copy of the result (src/expert/
+  /// admm_cuda_driver.cpp). The expert splits a batch that would not fit (Expert::solve).
+  std::size_t cuda_bytes_per_env(int blocks) const;
   /// The factorization of P~ + sigma I + A~' (rho 2^level) A~, computed once per level.
   std::shared_ptr<const BlockTridiagonalCholesky> factor_at(int level) const;
 

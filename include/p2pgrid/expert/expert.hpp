@@ -32,6 +32,10 @@ struct ExpertSettings {
   // backend always takes one): a chunk's buffers are reused, where one large batch pays its
   // fresh memory's page faults (256 plans: 0.86 s in one batch, 0.20 s in chunks of 64).
   int dso_chunk_plans = 64;
+  // CUDA: envs per device solve, a larger batch solved in parts (0: as many as fit in 90 % of
+  // the device's free memory, ExpertAdmm::cuda_bytes_per_env each: about 7.5 MB for a day),
+  // rounded down to whole groups of kAdmmGroup envs, so that the plans do not depend on it.
+  int cuda_max_batch = 0;
   int resolve_every_steps = 0;  // 0: plan once per day; K: re-plan every K steps
 };
 ExpertSettings resolve_expert_config(const Config& config);
@@ -86,8 +90,14 @@ class Expert {
   /// The QP of `plan` in OSQP's convention (minimize 1/2 x'Px + q'x + c, l <= Ax <= u), with P's
   /// upper triangle and A in CSC form, +-1e30 for infinite bounds and variable names.
   nlohmann::json export_qp(const ExpertEnvData& data) const;
+  /// The same for a solved plan's own QP, with its solution beside it ("solution": x, and the
+  /// multipliers y of OSQP's convention, Px + q + A'y = 0 at the optimum, y > 0 pushing against
+  /// u), so that an independent check can bound the optimum from the plan's duals
+  /// (tools/check_qp.py).
+  nlohmann::json export_qp(const ExpertPlan& plan) const;
 
   const ExpertQp& qp() const { return admm_.qp(); }
+  const ExpertAdmm& admm() const { return admm_; }
   const EnvSpec& spec() const { return spec_; }
   const ExpertSettings& settings() const { return settings_; }
 
@@ -97,6 +107,10 @@ class Expert {
   std::vector<AdmmInfo> solve(const std::vector<ExpertEnvData>& envs,
                               std::vector<AdmmIterate>& starts, PlanTimings* timings) const;
   void verify_with_ac(std::vector<ExpertPlan>& plans) const;
+#if defined(P2P_HAVE_CUDA)
+  /// Envs per device solve over `blocks` blocks (settings_.cuda_max_batch, or what fits).
+  int cuda_batch_limit(int blocks) const;
+#endif
   std::vector<double> prosumer_costs(const ExpertPlan& plan) const;
 
   EnvSpec spec_;
@@ -107,15 +121,17 @@ class Expert {
   FeederModel feeder_;
   mutable std::mutex cuda_mutex_;
   mutable std::shared_ptr<detail::ExpertCudaState> cuda_;
+  mutable std::mutex dso_mutex_;
+  mutable std::unique_ptr<PowerFlowSolver> dso_solver_;  // the DSO's AC check, made on first use
 };
 
 #if defined(P2P_HAVE_CUDA)
 namespace detail {
-/// The bounds of every env of `envs` (checked, sharing t0) over `blocks` blocks, computed on
+/// The bounds of the `count` envs at `envs` (checked, sharing t0) over `blocks` blocks, computed on
 /// the device from `tables` (src/expert/expert_cuda.cpp); `state` keeps their device copy.
 AdmmDeviceBounds expert_bounds_cuda(std::shared_ptr<ExpertCudaState>& state,
-                                    const ExpertBoundsView& tables,
-                                    const std::vector<ExpertEnvData>& envs, int blocks);
+                                    const ExpertBoundsView& tables, const ExpertEnvData* envs,
+                                    int count, int blocks);
 }  // namespace detail
 #endif
 
