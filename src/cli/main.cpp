@@ -31,6 +31,9 @@ void Invocation::prepare_out_dir() const {
   }
   std::remove((out_dir + "/.p2pgrid_write_check").c_str());
   write_text_file_atomic(out_dir + "/run.json", run_json("running").dump(2) + "\n");
+  // This run's config from its start (the end writes it again, as the command resolved it):
+  // a run that dies leaves its own config beside its "running" record, not the last run's.
+  write_text_file_atomic(out_dir + "/config.json", config.values().dump(2) + "\n");
 }
 
 nlohmann::json Invocation::run_json(const std::string& status) const {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -425,6 +426,75 @@ TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
   const json e = json::parse(r.out);
   EXPECT_EQ(e["status"], "solved");
   EXPECT_FALSE(e["dso_verified"].get<bool>());
+}
+
+TEST(Cli, ARolloutWhoseSolvedPlanFailsTheDsoCheckExitsOne) {
+  // Every plan solved, one failing the AC check (test day 1 without a DSO round): as an
+  // unsolved plan, the rollout reports, marks the day and exits 1.
+  const auto r = run_cli("rollout --policy expert --days 2 --json --set expert.dso_rounds=0");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("0 of the expert's 2 plans were not solved and 1 failed the DSO's AC "
+                       "check (0 with a diverged AC power flow; worst voltage otherwise"),
+            std::string::npos)
+      << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["expert"]["unsolved_plans"], 0);
+  EXPECT_EQ(j["expert"]["unverified_plans"], 1);
+  EXPECT_EQ(j["expert"]["ac_diverged_plans"], 0);
+  EXPECT_GT(j["expert"]["worst_ac_violation_pu"].get<double>(), 1e-6);
+  EXPECT_TRUE(j["days"][0]["expert_plans_usable"].get<bool>());
+  EXPECT_FALSE(j["days"][1]["expert_plans_usable"].get<bool>());
+}
+
+TEST(Cli, AStudyWhoseExpertPlansAreUnusableExitsOneAfterItsReport) {
+  // The study's power flows converge; its expert's plan (20 iterations) is not solved: the
+  // study writes its report, says why, and exits 1. The run itself finished: its record says
+  // so, with that exit status.
+  const std::string dir = test::fresh_temp_dir() + "/study";
+  const auto r = run_cli("study --days 1 --set expert.max_iterations=20 --out " + dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("1 of the expert's 1 plans were not solved"), std::string::npos) << r.err;
+  const json study = json::parse(read_text_file(dir + "/study.json"));
+  EXPECT_TRUE(study["base_case"]["converged"].get<bool>());
+  EXPECT_EQ(study["env"]["expert"]["expert"]["unsolved_plans"], 1);
+  const json run = json::parse(read_text_file(dir + "/run.json"));
+  EXPECT_EQ(run["command"], "study");
+  EXPECT_EQ(run["status"], "finished");
+  EXPECT_EQ(run["exit_status"], 1);
+}
+
+TEST(Cli, ARunThatCannotWriteItsRecordLeavesItMarkedRunning) {
+  // A run that dies before its record is written must not leave the previous run's "finished"
+  // beside outputs it did not make: the record says "running" from the folder's check on, and
+  // config.json is the new run's from its start. Here config.json cannot be replaced (it is a
+  // folder), which a dying run stands for.
+  const std::string dir = test::fresh_temp_dir() + "/out";
+  auto r = run_cli("powerflow --out " + dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(json::parse(read_text_file(dir + "/run.json"))["status"], "finished");
+  r = run_cli("rollout --days 1 --set rollout.seed=5 --set rollout.policy=bogus --out " + dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(json::parse(read_text_file(dir + "/config.json"))["rollout"]["seed"], 5);
+  std::filesystem::remove(dir + "/config.json");
+  std::filesystem::create_directories(dir + "/config.json/in_the_way");
+  r = run_cli("rollout --days 1 --out " + dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
+  const json run = json::parse(read_text_file(dir + "/run.json"));
+  EXPECT_EQ(run["command"], "rollout");
+  EXPECT_EQ(run["status"], "running");
+  EXPECT_FALSE(run.contains("exit_status"));
+}
+
+TEST(Cli, AnOutFolderThatFailsItsCheckIsReportedOnceAndGetsNoRecord) {
+  // The folder was never checked, so the failed run writes no record there (which would fail
+  // again, with a second error about the record).
+  const std::string file = test::fresh_temp_dir() + "/a_file";
+  write_text_file_atomic(file, "not a folder\n");
+  const auto r = run_cli("powerflow --out " + file + "/out");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.find("record"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {

@@ -304,6 +304,47 @@ TEST(EnvSpec, AFeeThatClosesTheMarketInSomeHoursIsAccepted) {
   EXPECT_EQ(clearing_hours, 8);  // hours 8-10 and 17-21
 }
 
+// The fee's limits at their edges, on a flat tariff of exact binary prices (buy 1, sell 0.5: a
+// spread of 0.5, of which lambda = 0.25 is the seller's gain over the grid, 0.125).
+TEST(EnvSpec, TheFeesLimitsHoldAtTheirEdges) {
+  auto flat = [](const std::string& key, const std::string& price) {
+    std::string s = key + "=[" + price;
+    for (int h = 1; h < 24; ++h) s += ", " + price;
+    return s + "]";
+  };
+  auto config_with = [&](const std::string& fee) {
+    Config c = Config::defaults();
+    c.set(flat("env.tariff.buy_cny_per_kwh", "1"));
+    c.set(flat("env.tariff.sell_cny_per_kwh", "0.5"));
+    c.set("env.p2p_lambda=0.25");
+    c.set("env.dso_fee_cny_per_kwh=" + fee);
+    return c;
+  };
+  auto clearing_hours = [](const EnvSpec& s) {
+    int n = 0;
+    for (int h = 0; h < 24; ++h)
+      n += p2p_market_clears(s.buy_cny_per_kwh[h], s.sell_cny_per_kwh[h], s.dso_fee_cny_per_kwh);
+    return n;
+  };
+  // Two fees of exactly the spread cost the community what the grid does: no market.
+  EXPECT_FALSE(p2p_market_clears(1.0, 0.5, 0.25));
+  EXPECT_TRUE(p2p_market_clears(1.0, 0.5, 0.2));
+  // Where it clears, a fee of lambda x spread leaves the seller exactly the grid's price.
+  const EnvSpec open = build_env_spec(config_with("0.125"));
+  EXPECT_EQ(clearing_hours(open), 24);
+  EXPECT_MESSAGE_HAS(error_of([&] { build_env_spec(config_with("0.126")); }),
+                     "at hour 0 the P2P seller would get less", "= 0.125 CNY/kWh");
+  // Fees that close the market in every hour are accepted, up to the highest buy price.
+  for (const char* fee : {"0.25", "0.6", "1"}) {
+    SCOPED_TRACE(fee);
+    EnvSpec closed = open;
+    EXPECT_EQ(error_of([&] { closed = build_env_spec(config_with(fee)); }), "(no error)");
+    EXPECT_EQ(clearing_hours(closed), 0);
+  }
+  EXPECT_MESSAGE_HAS(error_of([&] { build_env_spec(config_with("1.01")); }),
+                     "at most the highest buy price, 1 CNY/kWh");
+}
+
 // Regression: a bad split name gave parse_split's bare message without the key env.split.
 TEST(EnvSpecErrors, BadSplitNamesTheKey) {
   EXPECT_MESSAGE_HAS(spec_error({"env.split=training"}), "env.split", "unknown split \"training\"");

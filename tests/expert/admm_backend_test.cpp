@@ -382,6 +382,166 @@ TEST(ExpertAdmm, LaneStatusNamesSolvedInfeasibleOrGoOn) {
   EXPECT_FALSE(detail::admm_log_ratio(st, &r));
 }
 
+/// Hand-made rows of one block without a voltage tree, every bound in the shared table (lo, hi
+/// scaled; +-kInfinity for none) or, where `slot` says so, in the lanes' own vectors: what the
+/// kernels read of an AdmmRowsView. Row scaling e, column scaling d and step sizes rho are
+/// given; P and q are zero.
+struct HandRows {
+  int n = 0;
+  std::vector<int> self_ptr, self_cols, prev_ptr, prev_cols, row_node, slot;
+  std::vector<double> self_vals, prev_vals, rho, e, d, p_diag, q, lo, hi;
+  AdmmRowsView view(int blocks, int lane_rows) {
+    const int m = static_cast<int>(rho.size());
+    row_node.assign(m, -1);
+    p_diag.assign(n, 0.0);
+    q.assign(std::size_t(blocks) * n, 0.0);
+    AdmmRowsView v;
+    v.n = n;
+    v.m = m;
+    v.self_ptr = self_ptr.data();
+    v.self_cols = self_cols.data();
+    v.self_vals = self_vals.data();
+    v.prev_ptr = prev_ptr.data();
+    v.prev_cols = prev_cols.data();
+    v.prev_vals = prev_vals.data();
+    v.rho = rho.data();
+    v.p_diag = p_diag.data();
+    v.q = q.data();
+    v.e = e.data();
+    v.d = d.data();
+    v.infinity = kInfinity;
+    v.row_node = row_node.data();
+    v.bounds = AdmmBoundsView{lane_rows, slot.data(), lo.data(), hi.data()};
+    return v;
+  }
+};
+
+TEST(ExpertAdmm, TheInfeasibilityCertificateDropsTheShareAgainstAnInfiniteBound) {
+  // x0 >= 2 (row A) and x0 <= 1 (row B) cannot both hold; row C, x0 + x1 >= 0, has no upper
+  // bound. dy = (-1, +1, dy_C) certifies it when dy_C pushes against C's infinite upper bound
+  // (OSQP projects that share away, in |dy|, u'dy+ + l'dy- and A'dy alike): A'dy = 0 and
+  // l_A dy_A + u_B dy_B = -1. A dy_C of -1 meets C's finite lower bound and stays: then A'dy
+  // = (-1, -1), no certificate.
+  HandRows h;
+  h.n = 2;
+  h.self_ptr = {0, 1, 2, 4};
+  h.self_cols = {0, 0, 0, 1};
+  h.self_vals = {1, 1, 1, 1};
+  h.prev_ptr = {0, 0, 0, 0};
+  h.rho = {1, 1, 1};
+  h.e = {1, 1, 1};
+  h.d = {1, 1};
+  h.slot = {-1, -1, -1};
+  h.lo = {2, -kInfinity, 0};
+  h.hi = {kInfinity, 1, kInfinity};
+  const AdmmRowsView rows = h.view(1, 0);
+  // w = z + y / rho: y = w - clamp(w) at rho 1. y_prev = (-1, 1, -2); y = (-2, 2, y_C).
+  const std::vector<double> w_prev = {1, 2, -2};
+  auto w_with = [](double dy_c) { return std::vector<double>{0, 3, -2 + dy_c}; };
+  const AdmmSettings s;
+
+  // One lane (the CUDA threads' accessors).
+  for (double dy_c : {1.0, -1.0}) {
+    SCOPED_TRACE("one lane, dy_C " + std::to_string(dy_c));
+    std::vector<double> x(2, 0.0), w = w_with(dy_c), wp = w_prev, ax(3), aty(2), atdy(2), tree(1),
+                                   no_lane_bounds(1);
+    auto acc = [](std::vector<double>& v) { return Strided<double>{v.data(), 1}; };
+    admm_check_products(rows, 1, 1.0, acc(x), acc(w), acc(wp), acc(no_lane_bounds),
+                        acc(no_lane_bounds), acc(ax), acc(aty), acc(atdy), acc(tree));
+    AdmmLaneStats st;
+    admm_lane_stats(rows, 1, 1.0, kInfinity, acc(x), acc(w), acc(wp), acc(no_lane_bounds),
+                    acc(no_lane_bounds), acc(ax), acc(aty), acc(atdy), &st);
+    const bool dropped = dy_c > 0;
+    EXPECT_EQ(atdy[0], dropped ? 0.0 : -1.0);
+    EXPECT_EQ(atdy[1], dropped ? 0.0 : -1.0);
+    EXPECT_EQ(st.dy_norm, 1.0);
+    EXPECT_EQ(st.support, -1.0);  // 2 x (-1) + 1 x 1 (+ 0 x dy_C where it stays)
+    EXPECT_EQ(st.atdy, dropped ? 0.0 : 1.0);
+    EXPECT_EQ(detail::admm_lane_status(s, st),
+              dropped ? SolveStatus::kPrimalInfeasible : SolveStatus::kMaxIterations);
+  }
+
+  // Four lanes of the CPU's groups: dy_C = +1, -1, +1, -1.
+  using Pack = LanePack<4>;
+  auto pack = [](const std::vector<double>& per_lane_row, int rows_or_cols) {
+    std::vector<Pack> v(rows_or_cols);
+    for (int i = 0; i < rows_or_cols; ++i)
+      for (int g = 0; g < 4; ++g) v[i].v[g] = per_lane_row[std::size_t(g) * rows_or_cols + i];
+    return v;
+  };
+  std::vector<double> w_lanes;
+  for (int g = 0; g < 4; ++g) {
+    const std::vector<double> wg = w_with(g % 2 == 0 ? 1.0 : -1.0);
+    w_lanes.insert(w_lanes.end(), wg.begin(), wg.end());
+  }
+  std::vector<double> wp_lanes;
+  for (int g = 0; g < 4; ++g) wp_lanes.insert(wp_lanes.end(), w_prev.begin(), w_prev.end());
+  std::vector<Pack> x(2, Pack{}), w = pack(w_lanes, 3), wp = pack(wp_lanes, 3), ax(3), aty(2),
+                                  atdy(2), tree(1), no_lane_bounds(1);
+  admm_check_products(rows, 1, 1.0, x.data(), w.data(), wp.data(), no_lane_bounds.data(),
+                      no_lane_bounds.data(), ax.data(), aty.data(), atdy.data(), tree.data());
+  AdmmLaneStats st[4];
+  admm_lane_stats(rows, 1, 1.0, kInfinity, x.data(), w.data(), wp.data(), no_lane_bounds.data(),
+                  no_lane_bounds.data(), ax.data(), aty.data(), atdy.data(), st);
+  for (int g = 0; g < 4; ++g) {
+    SCOPED_TRACE("lane " + std::to_string(g) + " of 4");
+    const bool dropped = g % 2 == 0;
+    EXPECT_EQ(atdy[0].v[g], dropped ? 0.0 : -1.0);
+    EXPECT_EQ(atdy[1].v[g], dropped ? 0.0 : -1.0);
+    EXPECT_EQ(st[g].support, -1.0);
+    EXPECT_EQ(detail::admm_lane_status(s, st[g]),
+              dropped ? SolveStatus::kPrimalInfeasible : SolveStatus::kMaxIterations);
+  }
+}
+
+TEST(ExpertAdmm, AWarmStartMovesTheFirstStepsStateRowsIntoTheirNewBoundsAndKeepsTheirDuals) {
+  // Two blocks (block 1 is the first step: the step before is the next block). Rows 0 and 1
+  // link a step to the one before (entries in the next block, like SOC dynamics and the CDG
+  // ramp), with bounds of the lanes' own that the new state moved in the first step; row 2
+  // has none and table bounds. Unscaled warm z outside those bounds: the first step's state
+  // rows get theirs clamped into the new bounds (z~ = E z, then w = z~ + y~ / rho with y kept);
+  // every other row keeps its z, and the shift becomes dual as for any warm start.
+  HandRows h;
+  h.n = 1;
+  h.self_ptr = {0, 1, 2, 3};
+  h.self_cols = {0, 0, 0};
+  h.self_vals = {1, 1, 1};
+  h.prev_ptr = {0, 1, 2, 2};
+  h.prev_cols = {0, 0};
+  h.prev_vals = {-1, -1};
+  h.rho = {1, 2, 0.5};
+  h.e = {2, 0.5, 4};
+  h.d = {2};
+  h.slot = {0, 1, -1};
+  h.lo = {0, 0, -1};  // table bounds (scaled); rows 0 and 1 read the lanes' own below
+  h.hi = {0, 0, 1};
+  AdmmRowsView rows = h.view(2, 2);
+  rows.cost_scale = 3;
+  const double rho_scale = 2;
+  // Scaled lane bounds [block * 2 + slot]: block 0 (the later step) row 0 [0, 0], row 1
+  // [-3, 3]; block 1 (the first step) row 0 [10, 14], row 1 [2, 8].
+  std::vector<double> lo = {0, -3, 10, 2}, hi = {0, 3, 14, 8};
+  const std::vector<double> xu = {4, 6};
+  // z~ = E z: block 0 (0, 0.5, 12), block 1 (18, -1, 12).
+  const std::vector<double> zu = {0, 1, 3, 9, -2, 3};
+  const std::vector<double> yu = {0.5, -0.25, 0.75, 1.5, -1, 0.25};
+  std::vector<double> x(2), w(6);
+  admm_start_lane(rows, 2, rho_scale, true, xu.data(), zu.data(), yu.data(), lo.data(), hi.data(),
+                  x.data(), w.data());
+  EXPECT_EQ(x, (std::vector<double>{2, 3}));
+  const double z_want[6] = {0, 0.5, 12, 14, 2, 12};  // the first step's rows 0, 1 clamped
+  for (int i = 0; i < 6; ++i) {
+    const int r = i % 3;
+    const double y_over_rho = yu[i] * rows.cost_scale / h.e[r] / (rho_scale * h.rho[r]);
+    EXPECT_DOUBLE_EQ(w[i], z_want[i] + y_over_rho) << "block " << i / 3 << ", row " << r;
+  }
+  // Cold: x~ = 0 and w = clamp(0, l~, u~) (y = 0).
+  admm_start_lane(rows, 2, rho_scale, false, xu.data(), zu.data(), yu.data(), lo.data(), hi.data(),
+                  x.data(), w.data());
+  EXPECT_EQ(x, (std::vector<double>{0, 0}));
+  EXPECT_EQ(w, (std::vector<double>{0, 0, 0, 10, 2, 0}));
+}
+
 TEST(ExpertAdmm, SettingsOutOfRangeAreErrorsThatNameThem) {
   const ExpertQp qp = build_expert_qp(test::default_env_spec(), 16);
   AdmmSettings s;

@@ -472,6 +472,62 @@ TEST(Expert, ThePolicyFlagsAPlanTheDsoDidNotPass) {
   }
 }
 
+TEST(Expert, ThePolicyCountsADivergedAcFlowApartAndTakesNoVoltageFromIt) {
+  // The DSO's AC check with 2 power-flow iterations: no flow converges. Test day 1's solved plan
+  // then fails the check whatever its voltages (here within a tolerance of 0.5 p.u., though
+  // beyond a limit), is counted as diverged, and its unconverged voltage is no worst violation.
+  // An unsolved plan (20 ADMM iterations) is counted as unsolved only.
+  const EnvSpec& spec = test::default_env_spec();
+  const int day = days_in_split(spec.profiles.year, Split::kTest)[1];
+  PowerFlowChoice diverging = test::default_cpu_powerflow();
+  diverging.settings.max_iterations = 2;
+  for (int max_iterations : {20000, 20}) {
+    const bool solved = max_iterations > 20;
+    SCOPED_TRACE(solved ? "solved" : "20 iterations");
+    Config c = Config::defaults();
+    c.set("expert.dso_rounds=0");
+    c.set("expert.dso_tolerance_pu=0.5");
+    c.set("expert.max_iterations=" + std::to_string(max_iterations));
+    const Expert expert(spec, resolve_expert_config(c), diverging);
+    EnvBatch env(spec, Backend::kCpu, 1, test::default_cpu_powerflow());
+    env.reset(3, {day});
+    ExpertPolicy policy(expert, env);
+    policy.act();
+    const ExpertPlan& plan = policy.plans()[0];
+    EXPECT_EQ(plan.info.status, solved ? SolveStatus::kSolved : SolveStatus::kMaxIterations);
+    EXPECT_FALSE(plan.ac_converged);
+    EXPECT_FALSE(plan.dso_verified);
+    EXPECT_FALSE(plan.usable());
+    EXPECT_EQ(env.to_host(policy.plan_usable(), 1)[0], 0);
+    const ExpertPolicyStats& st = policy.stats();
+    EXPECT_EQ(st.unsolved_plans, solved ? 0 : 1);
+    EXPECT_EQ(st.unverified_plans, solved ? 1 : 0);  // of the solved plans
+    EXPECT_EQ(st.ac_diverged_plans, solved ? 1 : 0);
+    EXPECT_EQ(st.worst_ac_violation_pu, 0.0);
+    if (solved) {  // what the check saw: a voltage beyond a limit, within the tolerance
+      EXPECT_GT(plan.ac_violation_pu, 1e-4);
+      EXPECT_LE(plan.ac_violation_pu, expert.settings().dso_tolerance_pu);
+    }
+  }
+}
+
+TEST(Expert, ADsoToleranceOfZeroPassesAPlanWithinTheLimits) {
+  // expert.dso_tolerance_pu = 0 fails any violation, not a plan without one: test day 0's plan
+  // keeps every AC voltage within its limits.
+  Config c = Config::defaults();
+  c.set("expert.dso_rounds=0");
+  c.set("expert.dso_tolerance_pu=0");
+  const EnvSpec& spec = test::default_env_spec();
+  const Expert expert(spec, resolve_expert_config(c), test::default_cpu_powerflow());
+  const ExpertPlan plan =
+      expert.plan({expert.initial_data(days_in_split(spec.profiles.year, Split::kTest)[0])})[0];
+  EXPECT_EQ(plan.info.status, SolveStatus::kSolved);
+  EXPECT_TRUE(plan.ac_converged);
+  EXPECT_EQ(plan.ac_violation_pu, 0.0);
+  EXPECT_TRUE(plan.dso_verified);
+  EXPECT_TRUE(plan.usable());
+}
+
 TEST(Expert, ActionsOutsideAPlanAreErrors) {
   const FullDayPlans& f = full_day_plans();
   const Expert& expert = *f.expert;
