@@ -17,6 +17,7 @@
 #include "p2pgrid/env/profiles.hpp"
 #include "p2pgrid/expert/expert.hpp"
 #include "support/env_fixtures.hpp"
+#include "support/errors.hpp"
 #include "support/qp_interior_point.hpp"
 
 namespace p2pgrid {
@@ -479,6 +480,25 @@ TEST(ExpertQp, ExportFollowsOsqpConventions) {
     }
     EXPECT_EQ(state_rows, 4);  // 2 BESS, 2 CDG (hub, industrial)
   }
+}
+
+TEST(ExpertQp, AnExportedPlanCarriesItsSolutionWhoseSizesMustFit) {
+  // The plan's own x and y beside its QP (tools/check_qp.py certifies them); a plan whose
+  // iterate does not fit its QP (here y dropped, as a CUDA plan keeps it on the device until
+  // fetched) is an error naming both sizes, not an export of the wrong vectors.
+  const Config cfg = reduced_config();
+  const EnvSpec spec = build_env_spec(cfg);
+  const Expert expert(spec, resolve_expert_config(cfg), test::default_cpu_powerflow());
+  const int day = days_in_split(spec.profiles.year, Split::kTest)[3];
+  ExpertPlan plan = expert.plan({late_start(expert, day)})[0];
+  const nlohmann::json j = expert.export_qp(plan);
+  EXPECT_EQ(j["solution"]["x"].get<std::vector<double>>(), plan.iterate.x);
+  EXPECT_EQ(j["solution"]["y"].get<std::vector<double>>(), plan.iterate.y);
+  EXPECT_EQ(j["solution"]["objective"].get<double>(), plan.objective_cny);
+  EXPECT_EQ(j["solution"]["status"], to_string(plan.info.status));
+  plan.iterate.y.clear();
+  const std::string msg = test::error_of([&] { expert.export_qp(plan); });
+  EXPECT_NE(msg.find("0 multipliers, not its QP's"), std::string::npos) << msg;
 }
 
 TEST(ExpertQp, VoltageRowsMergeExactlyTheBusesThatMoveTogether) {
