@@ -42,6 +42,8 @@ struct Invocation {
   /// folder's run.json as running (status "running"), so that a run that dies leaves no earlier
   /// run's record claiming the folder's files.
   void prepare_out_dir() const;
+  /// The resolved config to out_dir/config.json (nothing without --out).
+  void write_config() const;
   /// When --out was given: the resolved config to OUT/config.json and what made the outputs to
   /// OUT/run.json (version, git commit, command line, status "finished" or "failed", exit
   /// status, and the error of a failed run).

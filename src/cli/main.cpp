@@ -31,8 +31,10 @@ void Invocation::prepare_out_dir() const {
   }
   std::remove((out_dir + "/.p2pgrid_write_check").c_str());
   write_text_file_atomic(out_dir + "/run.json", run_json("running").dump(2) + "\n");
-  // This run's config from its start (the end writes it again, as the command resolved it):
-  // a run that dies leaves its own config beside its "running" record, not the last run's.
+}
+
+void Invocation::write_config() const {
+  if (out_dir.empty()) return;
   write_text_file_atomic(out_dir + "/config.json", config.values().dump(2) + "\n");
 }
 
@@ -46,11 +48,19 @@ nlohmann::json Invocation::run_json(const std::string& status) const {
 
 void Invocation::write_run_record(int exit_status, const std::string& error) const {
   if (out_dir.empty()) return;
-  write_text_file_atomic(out_dir + "/config.json", config.values().dump(2) + "\n");
-  nlohmann::json run = run_json(error.empty() ? "finished" : "failed");
-  run["exit_status"] = exit_status;
-  if (!error.empty()) run["error"] = error;
+  // The record is written even where the config cannot be (and then says so).
+  std::string config_error;
+  try {
+    write_config();
+  } catch (const Error& e) {
+    config_error = e.what();
+  }
+  const std::string what = error.empty() ? config_error : error;
+  nlohmann::json run = run_json(what.empty() ? "finished" : "failed");
+  run["exit_status"] = what.empty() || exit_status != 0 ? exit_status : 2;
+  if (!what.empty()) run["error"] = what;
   write_text_file_atomic(out_dir + "/run.json", run.dump(2) + "\n");
+  if (!config_error.empty() && error.empty()) throw Error(config_error);  // else reported
 }
 
 Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& args) {
@@ -234,6 +244,9 @@ int main(int argc, char** argv) {
     inv->argv.assign(argv, argv + argc);
     inv->prepare_out_dir();
     out_ready = true;
+    // This run's config from its start (the end writes it again, as the command resolved it):
+    // a run that dies leaves its own config beside its "running" record, not the last run's.
+    inv->write_config();
     const int status = cmd->run(*inv);
     inv->write_run_record(status);  // every run's resolved config and provenance beside its outputs
     return status;

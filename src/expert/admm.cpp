@@ -198,6 +198,14 @@ std::size_t ExpertAdmm::cuda_bytes_per_env(int blocks) const {
   return doubles * sizeof(double) + floats * sizeof(float) + kPerEnvState;
 }
 
+std::size_t ExpertAdmm::cuda_reserved_bytes() const {
+  const BlockTridiagonalCholesky::Arrays& a = factor_at(0)->arrays();
+  const std::size_t ints = a.link_rows.size() + a.diag_ptr.size() + a.diag_cols.size() +
+                           a.sub_ptr.size() + a.sub_cols.size();
+  const std::size_t doubles = a.diag_vals.size() + a.inv_diag.size() + a.sub_vals.size();
+  return kCudaReservedLevels * (ints * sizeof(int) + doubles * sizeof(double));
+}
+
 AdmmRowsView ExpertAdmm::rows_view() const {
   AdmmRowsView v;
   v.n = qp_.block_vars;

@@ -170,14 +170,15 @@ std::vector<AdmmInfo> Expert::solve(const std::vector<ExpertEnvData>& envs,
   if (settings_.admm.backend == Backend::kCuda) {  // bounds where the solve runs
     if (!cuda_device_available())
       throw Error("backend 'cuda': " + cuda_device_description() + "; use --backend cpu");
-    // As many envs per device solve as fit in the device's free memory (or
-    // expert.cuda_max_batch): a larger batch is solved in parts, one after the other.
-    const int part = cuda_batch_limit(H);
+    // As many envs per device solve as fit in the device's free memory (and at most
+    // expert.cuda_max_batch): a larger batch is solved in parts, one after the other, each
+    // sized from the memory free when it starts (the parts before keep their results' device
+    // copies, which the plans' warm starts read).
     std::vector<AdmmInfo> info;
     info.reserve(count);
     double bounds_s = 0;
-    for (int first = 0; first < count; first += part) {
-      const int size = std::min(part, count - first);
+    for (int first = 0, size = 0; first < count; first += size) {
+      size = std::min(cuda_batch_limit(H), count - first);
       const auto t_bounds = std::chrono::steady_clock::now();
       AdmmDeviceBounds bounds;
       {
@@ -218,18 +219,21 @@ std::vector<AdmmInfo> Expert::solve(const std::vector<ExpertEnvData>& envs,
 
 #if defined(P2P_HAVE_CUDA)
 int Expert::cuda_batch_limit(int blocks) const {
-  std::size_t limit = static_cast<std::size_t>(settings_.cuda_max_batch);
-  if (limit == 0) {
-    const std::size_t per_env = admm_.cuda_bytes_per_env(blocks);
-    // A tenth kept back: allocation granularity, the solve's per-batch tables, cuBLAS.
-    const std::size_t usable = cuda::free_memory_bytes() / 10 * 9;
-    if (usable < per_env)
-      throw Error("expert (CUDA): one env's solve needs " + std::to_string(per_env >> 20) +
-                  " MiB of device memory and " + std::to_string(usable >> 20) +
-                  " MiB are usable (90 % of the free memory): free the device, or use "
-                  "--backend cpu");
-    limit = std::min<std::size_t>(usable / per_env, std::size_t(1) << 30);
-  }
+  const std::size_t per_env = admm_.cuda_bytes_per_env(blocks);
+  // A tenth kept back (allocation granularity, the solve's per-batch tables, cuBLAS), and the
+  // factors of the rho levels the solve may move to.
+  const std::size_t tenths = cuda::free_memory_bytes() / 10 * 9,
+                    reserved = admm_.cuda_reserved_bytes();
+  const std::size_t usable = tenths > reserved ? tenths - reserved : 0;
+  if (usable < per_env)
+    throw Error("expert (CUDA): one env's solve needs " + std::to_string(per_env >> 20) +
+                " MiB of device memory and " + std::to_string(usable >> 20) +
+                " MiB are usable (90 % of the free memory, less the rho levels' factors): free the "
+                "device, or use "
+                "--backend cpu");
+  std::size_t limit = std::min<std::size_t>(usable / per_env, std::size_t(1) << 30);
+  if (settings_.cuda_max_batch > 0)
+    limit = std::min(limit, static_cast<std::size_t>(settings_.cuda_max_batch));
   // Whole groups of kAdmmGroup envs (which share their rho decisions): the plans are then the
   // same however the batch is split.
   if (limit >= std::size_t(kAdmmGroup)) limit -= limit % kAdmmGroup;

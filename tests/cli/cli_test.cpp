@@ -367,7 +367,8 @@ TEST(Cli, ExpertSolvesADayAndExportsItsQp) {
 
 // tools/check_qp.py's certificate (numpy; Debian's python3-numpy, which tools/bootstrap.sh
 // installs): the exported plan is within 1e-3 of the optimum by weak duality with its own
-// multipliers, and a corrupted solution (y = 0, or an objective that is not the QP's) fails.
+// multipliers, and a corrupted solution (y = 0, or an objective that is not the QP's) or a
+// plan stopped short fails.
 TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
   const std::string python = "/usr/bin/python3";
   if (test::run_command(python + " -c 'import numpy'").status != 0) {
@@ -404,6 +405,14 @@ TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
   r = test::run_command(tool + dir + "/bad_objective.json --certificate-only");
   EXPECT_EQ(r.status, 1) << r.out << r.err;
   EXPECT_FALSE(json::parse(r.out)["certificate"]["objective_matches_report"].get<bool>());
+  // A plan stopped short (140 iterations: p2pgrid says so and exits 1) is no optimum for the
+  // tool either, whatever its gap.
+  r = run_cli("expert --day 3 --split test --json --set expert.max_iterations=140 --export-qp " +
+              dir + "/short.json");
+  ASSERT_EQ(r.status, 1) << r.err;
+  r = test::run_command(tool + dir + "/short.json --certificate-only");
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_EQ(json::parse(r.out)["certificate"]["status"], "max_iterations");
 }
 
 TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
@@ -463,27 +472,40 @@ TEST(Cli, AStudyWhoseExpertPlansAreUnusableExitsOneAfterItsReport) {
   EXPECT_EQ(run["exit_status"], 1);
 }
 
-TEST(Cli, ARunThatCannotWriteItsRecordLeavesItMarkedRunning) {
-  // A run that dies before its record is written must not leave the previous run's "finished"
-  // beside outputs it did not make: the record says "running" from the folder's check on, and
-  // config.json is the new run's from its start. Here config.json cannot be replaced (it is a
-  // folder), which a dying run stands for.
+TEST(Cli, ARunThatDiesLeavesItsOwnConfigBesideARunningRecord) {
+  // A run killed midway must not leave the previous run's "finished" record and config beside
+  // outputs it did not make: from the folder's check on, run.json says "running" and
+  // config.json is the new run's.
   const std::string dir = test::fresh_temp_dir() + "/out";
   auto r = run_cli("powerflow --out " + dir);
   ASSERT_EQ(r.status, 0) << r.err;
   ASSERT_EQ(json::parse(read_text_file(dir + "/run.json"))["status"], "finished");
-  r = run_cli("rollout --days 1 --set rollout.seed=5 --set rollout.policy=bogus --out " + dir);
-  EXPECT_EQ(r.status, 2);
-  EXPECT_EQ(json::parse(read_text_file(dir + "/config.json"))["rollout"]["seed"], 5);
-  std::filesystem::remove(dir + "/config.json");
-  std::filesystem::create_directories(dir + "/config.json/in_the_way");
-  r = run_cli("rollout --days 1 --out " + dir);
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
+  r = test::run_command("timeout -s KILL 2 " + std::string(P2P_CLI_PATH) +
+                        " bench expert --batch 256 --repetitions 20 --set expert.dso_rounds=2"
+                        " --out " +
+                        dir);
+  ASSERT_EQ(r.status, 128 + 9) << "the bench was to be killed: " << r.err;
   const json run = json::parse(read_text_file(dir + "/run.json"));
-  EXPECT_EQ(run["command"], "rollout");
+  EXPECT_EQ(run["command"], "bench expert");
   EXPECT_EQ(run["status"], "running");
   EXPECT_FALSE(run.contains("exit_status"));
+  EXPECT_EQ(json::parse(read_text_file(dir + "/config.json"))["expert"]["dso_rounds"], 2);
+}
+
+TEST(Cli, ARunWhoseConfigCannotBeWrittenIsRecordedFailed) {
+  // config.json cannot be replaced (it is a folder): the run stops before its work, and its
+  // record says why, with exit status 2.
+  const std::string dir = test::fresh_temp_dir() + "/out";
+  std::filesystem::create_directories(dir + "/config.json/in_the_way");
+  const auto r = run_cli("rollout --days 1 --out " + dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  const json run = json::parse(read_text_file(dir + "/run.json"));
+  EXPECT_EQ(run["command"], "rollout");
+  EXPECT_EQ(run["status"], "failed");
+  EXPECT_EQ(run["exit_status"], 2);
+  EXPECT_NE(run["error"].get<std::string>().find("config.json"), std::string::npos);
 }
 
 TEST(Cli, AnOutFolderThatFailsItsCheckIsReportedOnceAndGetsNoRecord) {

@@ -5,10 +5,13 @@
 // in a host loop over envs, so CI, which has no GPU, runs the CUDA driver
 // (src/expert/admm_cuda_driver.cpp) for real. "Device" memory is host memory filled with NaN bytes,
 // so that a read of anything the driver did not write shows up.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "p2pgrid/core/error.hpp"
 #include "p2pgrid/cuda/cuda_api.hpp"
@@ -17,20 +20,49 @@
 
 namespace p2pgrid::cuda {
 
-// What free_memory_bytes() reports: unlimited unless a test sets it (the expert's sub-batches).
-std::size_t emulated_free_memory_bytes = std::size_t(1) << 50;
+// The emulated device's memory: allocations are counted, and one past the capacity fails as
+// cudaMalloc would; free_memory_bytes() is what is left. Unlimited unless a test sets it (the
+// expert's parts, Expert::solve).
+std::size_t emulated_capacity_bytes = std::size_t(1) << 50;
+namespace {
+std::mutex memory_mutex;
+std::unordered_map<void*, std::size_t> allocations;
+std::size_t bytes_in_use = 0;
+}  // namespace
+std::size_t emulated_bytes_in_use() {
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  return bytes_in_use;
+}
 
 int device_count() { return 1; }
 std::string device_description() { return "host emulation of the CUDA launchers"; }
 double peak_bandwidth_gb_per_s() { return 0; }
 void* malloc_device(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  if (bytes > emulated_capacity_bytes - std::min(bytes_in_use, emulated_capacity_bytes))
+    throw Error("emulated cudaMalloc of " + std::to_string(bytes) + " bytes: out of memory (" +
+                std::to_string(emulated_capacity_bytes - bytes_in_use) + " free)");
   void* p = std::malloc(bytes);
-  if (!p) throw Error("emulated cudaMalloc: out of memory");
+  if (!p) throw Error("emulated cudaMalloc: out of host memory");
   std::memset(p, 0xFF, bytes);  // NaN in every double
+  allocations[p] = bytes;
+  bytes_in_use += bytes;
   return p;
 }
-std::size_t free_memory_bytes() { return emulated_free_memory_bytes; }
-void free_device(void* ptr) noexcept { std::free(ptr); }
+std::size_t free_memory_bytes() {
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  return emulated_capacity_bytes - std::min(bytes_in_use, emulated_capacity_bytes);
+}
+void free_device(void* ptr) noexcept {
+  if (!ptr) return;
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  const auto it = allocations.find(ptr);
+  if (it != allocations.end()) {
+    bytes_in_use -= it->second;
+    allocations.erase(it);
+  }
+  std::free(ptr);
+}
 void copy(void* dst, const void* src, std::size_t bytes, int) { std::memmove(dst, src, bytes); }
 void zero(void* ptr, std::size_t bytes) { std::memset(ptr, 0, bytes); }
 void synchronize() {}

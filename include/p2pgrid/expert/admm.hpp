@@ -158,6 +158,10 @@ class ExpertAdmm {
   /// no row were shared: an upper bound) and the copy of the result (src/expert/
   /// admm_cuda_driver.cpp). The expert splits a batch that would not fit (Expert::solve).
   std::size_t cuda_bytes_per_env(int blocks) const;
+  /// Device memory a CUDA solve may add whatever its batch: the factors of the rho levels its
+  /// groups move to (uploaded when first needed), kept back for kCudaReservedLevels levels.
+  std::size_t cuda_reserved_bytes() const;
+  static constexpr int kCudaReservedLevels = 8;
   /// The factorization of P~ + sigma I + A~' (rho 2^level) A~, computed once per level.
   std::shared_ptr<const BlockTridiagonalCholesky> factor_at(int level) const;
 

@@ -32,9 +32,10 @@ struct ExpertSettings {
   // backend always takes one): a chunk's buffers are reused, where one large batch pays its
   // fresh memory's page faults (256 plans: 0.86 s in one batch, 0.20 s in chunks of 64).
   int dso_chunk_plans = 64;
-  // CUDA: envs per device solve, a larger batch solved in parts (0: as many as fit in 90 % of
-  // the device's free memory, ExpertAdmm::cuda_bytes_per_env each: about 7.5 MB for a day),
-  // rounded down to whole groups of kAdmmGroup envs, so that the plans do not depend on it.
+  // CUDA: at most this many envs per device solve (0: no limit of its own). A batch is solved
+  // in parts of as many envs as fit in 90 % of the device's free memory when each part starts
+  // (ExpertAdmm::cuda_bytes_per_env each: about 7.5 MB for a day), rounded down to whole
+  // groups of kAdmmGroup envs where at least one fits, so that the plans do not depend on it.
   int cuda_max_batch = 0;
   int resolve_every_steps = 0;  // 0: plan once per day; K: re-plan every K steps
 };
@@ -108,7 +109,8 @@ class Expert {
                               std::vector<AdmmIterate>& starts, PlanTimings* timings) const;
   void verify_with_ac(std::vector<ExpertPlan>& plans) const;
 #if defined(P2P_HAVE_CUDA)
-  /// Envs per device solve over `blocks` blocks (settings_.cuda_max_batch, or what fits).
+  /// Envs for the next device solve over `blocks` blocks: what fits in the memory free now,
+  /// at most settings_.cuda_max_batch, in whole groups where one fits.
   int cuda_batch_limit(int blocks) const;
 #endif
   std::vector<double> prosumer_costs(const ExpertPlan& plan) const;
