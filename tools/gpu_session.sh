@@ -8,7 +8,8 @@
 #   tools/gpu_session.sh run       there, e.g. the device tool's `run` with carry [".carry"]:
 #                                  configure and build build-gpu/ with P2P_CUDA=ON, run every
 #                                  test with P2P_REQUIRE_GPU=1 (a GPU test that cannot run
-#                                  fails), then the benchmarks and an expert rollout (the env on
+#                                  fails) and P2P_CUDA_SYNC=1 (a kernel fault names its
+#                                  kernel), then the benchmarks and an expert rollout (the env on
 #                                  the GPU, re-planned every 24 steps); logs and one JSON each
 #                                  under $OUT (default out/gpu), a summary table printed last.
 # Environment: OUT, JOBS (default: all cores), BENCH_TIMEOUT (s per benchmark, default 150: the device tool allows 600 s a call),
@@ -49,7 +50,10 @@ case "$action" in
     # The GPU tests fail instead of skipping whenever P2P_REQUIRE_GPU is set (even empty).
     if [ "${P2P_GPU_SESSION_NO_GPU:-0}" = 1 ]; then unset P2P_REQUIRE_GPU; else export P2P_REQUIRE_GPU=1; fi
     tests_rc=0
-    ctest --test-dir build-gpu --output-on-failure -j "$jobs" > "$out/tests.log" 2>&1 || tests_rc=$?
+    # The tests synchronize after every kernel launch (P2P_CUDA_SYNC=1), so that a fault in a
+    # first run on real hardware names its kernel; the benchmarks below run without it.
+    P2P_CUDA_SYNC=1 ctest --test-dir build-gpu --output-on-failure -j "$jobs" > "$out/tests.log" 2>&1 ||
+      tests_rc=$?
     benches=()
     if [ "${P2P_GPU_SESSION_NO_GPU:-0}" != 1 ]; then
       for m in sweep zbus; do
