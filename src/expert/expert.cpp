@@ -187,10 +187,6 @@ std::vector<AdmmInfo> Expert::solve(const std::vector<ExpertEnvData>& envs,
       }
       bounds_s +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t_bounds).count();
-      if (size == count) {
-        if (timings) timings->bounds_s = bounds_s;
-        return admm_.solve(H, std::move(bounds), starts);
-      }
       std::vector<AdmmIterate> part_starts(std::make_move_iterator(starts.begin() + first),
                                            std::make_move_iterator(starts.begin() + first + size));
       const std::vector<AdmmInfo> part_info = admm_.solve(H, std::move(bounds), part_starts);
@@ -228,9 +224,8 @@ int Expert::cuda_batch_limit(int blocks) const {
   if (usable < per_env)
     throw Error("expert (CUDA): one env's solve needs " + std::to_string(per_env >> 20) +
                 " MiB of device memory and " + std::to_string(usable >> 20) +
-                " MiB are usable (90 % of the free memory, less the rho levels' factors): free the "
-                "device, or use "
-                "--backend cpu");
+                " MiB are usable (90 % of the free memory, less the rho levels' factors): "
+                "free the device, or use --backend cpu");
   std::size_t limit = std::min<std::size_t>(usable / per_env, std::size_t(1) << 30);
   if (settings_.cuda_max_batch > 0)
     limit = std::min(limit, static_cast<std::size_t>(settings_.cuda_max_batch));
