@@ -60,7 +60,10 @@ case "$action" in
         for b in 4096 65536; do benches+=("powerflow --method $m --batch $b"); done
       done
       benches+=("env --batch 4096")
-      for b in 256 1024 4096; do benches+=("expert --batch $b --repetitions 2 --set bench.warmup=0"); done
+      for b in 256 1024; do benches+=("expert --batch $b --repetitions 2 --set bench.warmup=0"); done
+      # Every plan of the last repetition certified afterwards (untimed): the GPU's answers
+      # checked by weak duality, with no second solver.
+      benches+=("expert --batch 4096 --repetitions 2 --set bench.warmup=0 --set bench.certify=true")
       # Warm-started from the plans of the day before, left on the device (AdmmDeviceIterates).
       benches+=("expert --batch 4096 --repetitions 2 --set bench.warmup=0 --set bench.expert_warm_start=true")
     fi
@@ -76,6 +79,10 @@ extra = ""
 if "iterations_max" in j:
     extra = "  (iterations mean %.0f, max %d; ADMM alone %.1f/s)" % (
         j["mean_iterations"], j["iterations_max"], j["solve_plans_per_s"])
+if "certificate" in j:
+    c = j["certificate"]
+    extra += "  (certified gap max %s, %d plans without a bound)" % (
+        c["gap_max"], c["without_bound"])
 print("%-58s %14.1f %s%s" % (sys.argv[2], j["throughput_per_s"], j["unit"], extra))' \
           "$out/$name.json" "$args")")
       else

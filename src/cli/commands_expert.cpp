@@ -1,8 +1,10 @@
 // `p2pgrid expert` (one day's perfect-foresight plan, optional QP export) and `bench expert`.
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <iomanip>
 #include <iostream>
+#include <vector>
 
 #include "bench.hpp"
 #include "cli.hpp"
@@ -38,6 +40,19 @@ json plan_json(const Expert& expert, const ExpertPlan& p) {
   return j;
 }
 
+/// The plan's weak-duality certificate (expert_certificate.hpp): null bound and gap where there
+/// is no finite bound.
+json certificate_json(const ExpertCertificate& c) {
+  json j;
+  j["lower_bound_cny"] = c.bounded ? json(c.lower_bound_cny) : json(nullptr);
+  j["gap"] = c.bounded ? json(c.gap) : json(nullptr);
+  j["objective_cny"] = c.objective_cny;
+  j["max_violation"] = c.max_violation;
+  j["multipliers_moved"] = c.multipliers_moved;
+  if (!c.bounded) j["unbounded_variables"] = c.unbounded_variables;
+  return j;
+}
+
 int run_expert(Invocation& inv) {
   Config& cfg = inv.config;
   if (inv.has("--json")) cfg.set("output.format=json");
@@ -67,6 +82,11 @@ int run_expert(Invocation& inv) {
               << " DSO re-linearization(s))\n";
   }
   json j = plan_json(expert, p);
+  const auto t2 = std::chrono::steady_clock::now();
+  const ExpertCertificate cert = expert.certify(p);
+  j["certificate"] = certificate_json(cert);
+  j["certificate"]["seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
   j["split"] = split_name(spec.split);
   j["split_day"] = d;
   j["setup_s"] = setup_s;
@@ -86,9 +106,16 @@ int run_expert(Invocation& inv) {
               << std::scientific << std::setprecision(2) << "  residuals      primal "
               << p.info.primal_residual << ", dual " << p.info.dual_residual << "\n"
               << "  AC check       worst violation " << p.ac_violation_pu << " p.u. after "
-              << p.dso_rounds << " DSO re-linearization(s)" << (p.ac_converged ? "" : " (AC NOT CONVERGED)")
-              << "\n"
-              << std::fixed << std::setprecision(2) << "  per prosumer (CNY):";
+              << p.dso_rounds << " DSO re-linearization(s)"
+              << (p.ac_converged ? "" : " (AC NOT CONVERGED)") << "\n";
+    if (cert.bounded)
+      std::cout << "  certificate    within " << cert.gap
+                << " (relative) of the optimum (weak duality: optimum >= " << std::fixed
+                << std::setprecision(2) << cert.lower_bound_cny << " CNY)\n";
+    else
+      std::cout << "  certificate    none (" << cert.unbounded_variables
+                << " variables without a bound where the Lagrangian is linear)\n";
+    std::cout << std::fixed << std::setprecision(2) << "  per prosumer (CNY):";
     for (int a = 0; a < spec.num_agents(); ++a) {
       if (a % 5 == 0) std::cout << "\n   ";
       std::cout << std::setw(13) << p.prosumer_cost_cny[a];  // room for 1e6 CNY and a gap
@@ -173,6 +200,37 @@ int run_bench_expert(Invocation& inv) {
   j["worst_primal_residual"] = worst_prim;
   j["worst_dual_residual"] = worst_dual;
   j["worst_ac_violation_pu"] = worst_ac;
+  if (cfg.boolean("bench.certify")) {
+    // Every plan of the last repetition certified (untimed; on every core): how far its cost
+    // can lie above its QP's optimum, from its own multipliers (Expert::certify). A check of
+    // the backend's answers that needs no second solver.
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<ExpertCertificate> certs(last.size());
+    std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (std::size_t e = 0; e < last.size(); ++e) try {
+        certs[e] = expert.certify(last[e]);
+      } catch (...) {
+#pragma omp critical(p2pgrid_bench_certify_error)
+        if (!error) error = std::current_exception();
+      }
+    if (error) std::rethrow_exception(error);
+    std::vector<double> gaps;
+    double worst_violation = 0;
+    for (const ExpertCertificate& c : certs) {
+      if (c.bounded) gaps.push_back(c.gap);
+      worst_violation = std::max(worst_violation, c.max_violation);
+    }
+    std::sort(gaps.begin(), gaps.end());
+    json g;
+    g["plans"] = certs.size();
+    g["without_bound"] = certs.size() - gaps.size();
+    g["gap_p50"] = gaps.empty() ? json(nullptr) : json(gaps[gaps.size() / 2]);
+    g["gap_max"] = gaps.empty() ? json(nullptr) : json(gaps.back());
+    g["worst_row_violation"] = worst_violation;
+    g["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    j["certificate"] = g;
+  }
   std::cout << j.dump() << "\n";
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/bench_expert.json", j.dump(2) + "\n");

@@ -543,19 +543,39 @@ nlohmann::json Expert::export_qp(const ExpertEnvData& data_in) const {
   return j;
 }
 
+namespace {
+/// The plan's iterate with its multipliers on the host (a CUDA solve leaves them on the
+/// device), checked against the sizes of its QP.
+AdmmIterate host_iterate(const ExpertQp& qp, const ExpertPlan& plan, const char* who) {
+  AdmmIterate it = plan.iterate;
+  fetch_iterate_duals(it);
+  const std::size_t H = std::size_t(qp.steps - plan.data.t0);
+  const std::size_t n = H * qp.block_vars, m = H * qp.block_rows;
+  if (it.x.size() != n || it.y.size() != m)
+    throw Error(std::string(who) + ": the plan's iterate has " + std::to_string(it.x.size()) +
+                " variables and " + std::to_string(it.y.size()) + " multipliers, not its QP's " +
+                std::to_string(n) + " and " + std::to_string(m));
+  return it;
+}
+}  // namespace
+
 nlohmann::json Expert::export_qp(const ExpertPlan& plan) const {
+  const AdmmIterate it = host_iterate(admm_.qp(), plan, "export_qp");
   nlohmann::json j = export_qp(plan.data);
-  const std::size_t n = j["n"], m = j["m"];
-  if (plan.iterate.x.size() != n || plan.iterate.y.size() != m)
-    throw Error("export_qp: the plan's iterate has " + std::to_string(plan.iterate.x.size()) +
-                " variables and " + std::to_string(plan.iterate.y.size()) +
-                " multipliers, not its QP's " + std::to_string(n) + " and " + std::to_string(m));
   j["solution"] = {{"status", to_string(plan.info.status)},
                    {"iterations", plan.info.iterations},
                    {"objective", plan.objective_cny},
-                   {"x", plan.iterate.x},
-                   {"y", plan.iterate.y}};
+                   {"x", it.x},
+                   {"y", it.y}};
   return j;
+}
+
+ExpertCertificate Expert::certify(const ExpertPlan& plan) const {
+  const ExpertQp& qp = admm_.qp();
+  const AdmmIterate it = host_iterate(qp, plan, "expert certificate");
+  std::vector<double> l, u;
+  expert_bounds(spec_, qp, plan.data, l, u);
+  return certify_expert_plan(qp, qp.steps - plan.data.t0, l, u, it.x, it.y);
 }
 
 }  // namespace p2pgrid

@@ -336,6 +336,13 @@ TEST(Cli, ExpertSolvesADayAndExportsItsQp) {
   const double objective = j["objective_cny"].get<double>();
   EXPECT_GT(objective, 0.0);
   EXPECT_NEAR(sum, objective, 1e-9 * objective);
+  // Its certificate: the optimum is at most 1e-3 (the target) below the plan's cost.
+  const json& cert = j["certificate"];
+  EXPECT_DOUBLE_EQ(cert["objective_cny"].get<double>(), objective);
+  EXPECT_LE(cert["lower_bound_cny"].get<double>(), objective);
+  EXPECT_GT(cert["gap"].get<double>(), 0.0);
+  EXPECT_LT(cert["gap"].get<double>(), 1e-3);
+  EXPECT_LT(cert["max_violation"].get<double>(), 0.1);
   // The export has the sizes the solve reports, in OSQP's convention.
   const json q = json::parse(read_text_file(qp_path));
   EXPECT_EQ(q["n"], j["variables"]);
@@ -380,6 +387,7 @@ TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
   const std::string tool = python + " " + P2P_SOURCE_DIR + "/tools/check_qp.py ";
   auto r = run_cli("expert --day 3 --split test --json --export-qp " + dir + "/q.json");
   ASSERT_EQ(r.status, 0) << r.err;
+  const std::string expert_out = r.out;
   r = test::run_command(tool + dir + "/q.json --certificate-only");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   const json c = json::parse(r.out)["certificate"];
@@ -391,6 +399,14 @@ TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
   EXPECT_LE(bound, objective);
   EXPECT_LT(c["certified_gap"].get<double>(), 1e-3);
   EXPECT_TRUE(c["objective_matches_report"].get<bool>());
+  // p2pgrid's own certificate of the plan (Expert::certify, the same algorithm on the QP's block
+  // structure, no file between): the same bound and violation, up to rounding.
+  const json own = json::parse(expert_out)["certificate"];
+  EXPECT_NEAR(own["lower_bound_cny"].get<double>(), bound, 1e-9 * std::abs(bound));
+  EXPECT_NEAR(own["gap"].get<double>(), c["certified_gap"].get<double>(), 1e-9);
+  EXPECT_NEAR(own["max_violation"].get<double>(), c["max_violation"].get<double>(), 1e-9);
+  EXPECT_NEAR(own["multipliers_moved"].get<double>(), c["equality_multipliers_moved"].get<double>(),
+              1e-9);
   // Corrupted: multipliers zeroed (the bound collapses), then a reported objective 1 % low.
   json q = json::parse(read_text_file(dir + "/q.json"));
   const json y = q["solution"]["y"];
@@ -556,10 +572,18 @@ TEST(Cli, AFileThatCannotBeReadNamesItsConfigKey) {
 }
 
 TEST(Cli, BenchExpertReportsPlansAndIterations) {
-  const auto r = run_cli("bench expert --batch 2 --repetitions 1 --set bench.warmup=0");
+  const auto r = run_cli(
+      "bench expert --batch 2 --repetitions 1 --set bench.warmup=0 --set bench.certify=true");
   ASSERT_EQ(r.status, 0) << r.err;
   const json j = json::parse(r.out);
   EXPECT_EQ(j["bench"], "expert");
+  // Every plan certified within the 1e-3 of its optimum (bench.certify).
+  const json& cert = j["certificate"];
+  EXPECT_EQ(cert["plans"], 2);
+  EXPECT_EQ(cert["without_bound"], 0);
+  EXPECT_GT(cert["gap_p50"].get<double>(), 0.0);
+  EXPECT_LE(cert["gap_p50"].get<double>(), cert["gap_max"].get<double>());
+  EXPECT_LT(cert["gap_max"].get<double>(), 1e-3);
   EXPECT_EQ(j["unit"], "env_day_plans_per_s");
   EXPECT_EQ(j["batch"], 2);
   EXPECT_EQ(j["split"], "train");

@@ -37,6 +37,10 @@ TEST(ExpertAdmmCudaEmulated, AWarmStartFromAnotherQpIsAnError) {
   test::expect_warm_start_from_another_qp_is_an_error(Backend::kCuda);
 }
 
+TEST(ExpertAdmmCudaEmulated, CertifiesAndExportsPlansWhoseMultipliersAreOnTheDevice) {
+  test::expect_cuda_certificates_equal_cpu(true);
+}
+
 TEST(ExpertAdmmCudaEmulated, StopsAtTheIterationLimitLikeTheCpu) {
   // 310 is not a multiple of check_every: every env ends between two regular checks. At 30
   // every env is still running at the limit, 10 iterations after an Anderson step: the limit's

@@ -135,6 +135,40 @@ inline void expect_cuda_dso_round_equal_cpu(bool bitwise) {
   }
 }
 
+/// The certificates (Expert::certify) and exports of CUDA plans, whose multipliers stay on the
+/// device until asked for, against the CPU's: the same bound (bit for bit where `bitwise`, as in
+/// the host emulation; to the solver's tolerance on a GPU), within the 1e-3.
+inline void expect_cuda_certificates_equal_cpu(bool bitwise) {
+  ExpertSettings cpu_settings = resolve_expert_config(Config::defaults());
+  cpu_settings.admm.chunk_envs = kAdmmGroup;
+  ExpertSettings gpu_settings = cpu_settings;
+  gpu_settings.admm.backend = Backend::kCuda;
+  const Expert cpu(default_env_spec(), cpu_settings, default_cpu_powerflow());
+  const Expert gpu(default_env_spec(), gpu_settings, default_cpu_powerflow());
+  const std::vector<ExpertEnvData> envs = expert_envs_from(cpu, 60, 3);
+  const std::vector<ExpertPlan> a = cpu.plan(envs), b = gpu.plan(envs);
+  for (std::size_t e = 0; e < envs.size(); ++e) {
+    SCOPED_TRACE("env " + std::to_string(e));
+    EXPECT_TRUE(b[e].iterate.y.empty()) << "the CUDA plan's multipliers should be on the device";
+    const ExpertCertificate ca = cpu.certify(a[e]), cb = gpu.certify(b[e]);
+    ASSERT_TRUE(cb.bounded);
+    EXPECT_LT(cb.gap, 1e-3);
+    EXPECT_LE(cb.lower_bound_cny, cb.objective_cny);
+    if (bitwise) {
+      EXPECT_EQ(cb.lower_bound_cny, ca.lower_bound_cny);
+      EXPECT_EQ(cb.max_violation, ca.max_violation);
+    } else {
+      EXPECT_NEAR(cb.lower_bound_cny, ca.lower_bound_cny, 1e-4 * std::abs(ca.lower_bound_cny));
+    }
+  }
+  const nlohmann::json ja = cpu.export_qp(a[0]), jb = gpu.export_qp(b[0]);
+  if (bitwise) {
+    EXPECT_EQ(jb["solution"]["y"], ja["solution"]["y"]);
+  } else {
+    EXPECT_EQ(jb["solution"]["y"].size(), ja["solution"]["y"].size());
+  }
+}
+
 /// A warm start from the plans of another QP (8 inverter facets instead of 16: the same
 /// variables, other rows) is an error that says so, on `backend` (CUDA: the plans' z and y are
 /// on the device), not a start read with the wrong layout.

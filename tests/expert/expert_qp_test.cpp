@@ -201,6 +201,9 @@ struct Comparison {
   double min_voltage_slack_pu = 1e30;  // at the IPM optimum, over voltage rows
   int active_voltage_rows = 0;         // IPM voltage rows within 1e-7 p.u. of a bound
   int ipm_iterations = 0, admm_iterations = 0, dso_rounds = 0;
+  // Weak-duality certificates (Expert::certify) of the ADMM's plan, and of the interior point's
+  // own solution and multipliers on the same QP.
+  ExpertCertificate admm_certificate, ipm_certificate;
   double ipm_primal = 0, ipm_dual = 0, admm_z_mismatch = 0, admm_primal = 0;
   /// The ADMM's violation scaled as its termination test scales residuals (eps_rel |Ax|_inf).
   double scaled_violation() const { return worst_violation / std::max(1.0, ax_norm); }
@@ -228,6 +231,10 @@ Comparison compare_with_interior_point(const EnvSpec& spec, const Config& cfg, i
   c.ipm_dual = r.dual_residual;
   c.ipm_objective = r.objective;
   c.admm_objective = plan.objective_cny;
+  c.admm_certificate = expert.certify(plan);
+  std::vector<double> l, u;
+  expert_bounds(spec, expert.qp(), plan.data, l, u);
+  c.ipm_certificate = certify_expert_plan(expert.qp(), kStepsPerDay - plan.data.t0, l, u, r.x, r.y);
   // The ADMM's x against the exported rows.
   const std::vector<double> ax = test::dense_mul_a(qp, plan.iterate.x);
   const std::vector<double> ax_ipm = test::dense_mul_a(qp, r.x);
@@ -255,12 +262,12 @@ void print(const char* name, const Comparison& c) {
       "[ %s ] ADMM %.9f CNY (%d iterations, %d DSO rounds, primal residual %.2e), interior "
       "point %.9f CNY (%d iterations, primal %.1e, dual %.1e), relative gap %.2e; ADMM worst "
       "violation %.2e (|Ax|_inf %.1f, scaled %.2e), voltage rows %.2e p.u.; %d active voltage "
-      "rows (min slack %.2e p.u.)\n",
+      "rows (min slack %.2e p.u.); certified gaps: ADMM %.2e, interior point %.2e\n",
       name, c.admm_objective, c.admm_iterations, c.dso_rounds, c.admm_primal, c.ipm_objective,
       c.ipm_iterations, c.ipm_primal, c.ipm_dual,
       std::abs(c.admm_objective - c.ipm_objective) / std::abs(c.ipm_objective), c.worst_violation,
       c.ax_norm, c.scaled_violation(), c.worst_voltage_violation_pu, c.active_voltage_rows,
-      c.min_voltage_slack_pu);
+      c.min_voltage_slack_pu, c.admm_certificate.gap, c.ipm_certificate.gap);
 }
 
 /// The checks both cases share.
@@ -273,6 +280,16 @@ void expect_agreement(const Comparison& c) {
   EXPECT_LE(c.admm_z_mismatch, c.admm_primal * (1 + 1e-9) + 1e-12)
       << "the exported A and the ADMM's rows disagree";
   EXPECT_LT(c.ipm_primal, 1e-7);
+  // The certificates bracket the optimum the interior point found: the ADMM plan's bound lies
+  // below it and proves its plan within 1e-3 (the target), and the interior point's own
+  // multipliers close the bracket.
+  ASSERT_TRUE(c.admm_certificate.bounded);
+  ASSERT_TRUE(c.ipm_certificate.bounded);
+  EXPECT_DOUBLE_EQ(c.admm_certificate.objective_cny, c.admm_objective);
+  EXPECT_LE(c.admm_certificate.lower_bound_cny, c.ipm_objective + 1e-7 * std::abs(c.ipm_objective));
+  EXPECT_LT(c.admm_certificate.gap, 1e-3);
+  EXPECT_LE(c.ipm_certificate.lower_bound_cny, c.ipm_objective + 1e-7 * std::abs(c.ipm_objective));
+  EXPECT_LT(c.ipm_certificate.gap, 1e-7);
 }
 
 TEST(ExpertQp, AdmmMatchesInteriorPointWithoutBindingVoltageLimits) {

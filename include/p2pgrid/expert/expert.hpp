@@ -13,6 +13,7 @@
 #include "p2pgrid/env/env_spec.hpp"
 #include "p2pgrid/expert/admm.hpp"
 #include "p2pgrid/expert/expert_bounds.hpp"
+#include "p2pgrid/expert/expert_certificate.hpp"
 #include "p2pgrid/expert/expert_qp.hpp"
 #include "p2pgrid/powerflow/powerflow.hpp"
 
@@ -96,6 +97,9 @@ class Expert {
   /// u), so that an independent check can bound the optimum from the plan's duals
   /// (tools/check_qp.py).
   nlohmann::json export_qp(const ExpertPlan& plan) const;
+  /// How far the plan's cost can lie above the optimum of its QP, proven from its own
+  /// multipliers (expert_certificate.hpp; about 10 ms for a whole day on one core).
+  ExpertCertificate certify(const ExpertPlan& plan) const;
 
   const ExpertQp& qp() const { return admm_.qp(); }
   const ExpertAdmm& admm() const { return admm_; }
