@@ -133,6 +133,7 @@ json play_rollout(Config& cfg) {
     expert_policy = std::make_unique<ExpertPolicy>(*expert, env);
   }
   std::vector<double> expert_objective(days, 0.0);
+  json expert_gap = json::array();  // [days] certified gap of the day's plan from step 0
   std::vector<std::uint8_t> expert_usable(days, 1);  // every plan of the env's day was usable
   for (int t = 0; t < kStepsPerDay; ++t) {
     if (expert_policy) {
@@ -140,6 +141,10 @@ json play_rollout(Config& cfg) {
       for (int e = 0; e < days; ++e) {
         const ExpertPlan& plan = expert_policy->plans()[e];
         if (t == 0) expert_objective[e] = plan.objective_cny;
+        if (t == 0 && !expert_policy->certificates().empty()) {
+          const ExpertCertificate& c = expert_policy->certificates()[e];
+          expert_gap.push_back(c.bounded ? json(c.gap) : json(nullptr));
+        }
         expert_usable[e] &= plan.usable();
       }
       env.step(expert_policy->actions());
@@ -182,6 +187,7 @@ json play_rollout(Config& cfg) {
     if (expert_policy) {
       d["expert_objective_cny"] = expert_objective[e];
       d["expert_plans_usable"] = expert_usable[e] != 0;
+      if (!expert_gap.empty()) d["expert_certified_gap"] = expert_gap[e];
     }
     per_day.push_back(d);
     for (int m = 0; m < kNumMetrics; ++m) mean[m] += sums[std::size_t(e) * kNumMetrics + m] / days;
@@ -204,6 +210,12 @@ json play_rollout(Config& cfg) {
                         {"worst_ac_violation_pu", st.worst_ac_violation_pu},
                         {"dso_offsets_carried", st.offsets_carried},
                         {"plan_s", st.plan_s}};
+    if (expert->settings().certify) {
+      report["expert"]["certified_plans"] = st.certified_plans;
+      report["expert"]["plans_without_bound"] = st.plans_without_bound;
+      report["expert"]["worst_certified_gap"] = st.worst_certified_gap;
+      report["expert"]["certify_s"] = st.certify_s;
+    }
   }
   if (!trace_path.empty()) write_text_file_atomic(trace_path, trace.str());
   return report;
@@ -251,6 +263,12 @@ int run_rollout(Invocation& inv) {
                 << x["unsolved_plans"].get<long long>() << " not solved, "
                 << x["unverified_plans"].get<long long>() << " failed the DSO's AC check, "
                 << std::setprecision(2) << x["plan_s"].get<double>() << " s\n";
+      if (x.contains("certified_plans"))
+        std::cout << "expert: " << x["certified_plans"].get<long long>()
+                  << " plans certified, each within " << std::scientific << std::setprecision(1)
+                  << x["worst_certified_gap"].get<double>() << std::fixed
+                  << " (relative) of its optimum, " << x["plans_without_bound"].get<long long>()
+                  << " without a bound\n";
     }
   }
   if (!inv.out_dir.empty()) {

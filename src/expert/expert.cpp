@@ -60,6 +60,7 @@ ExpertSettings resolve_expert_config(const Config& c) {
   s.dso_chunk_plans = c.integer_in("expert.dso_chunk_plans", 0, 1 << 20);
   s.cuda_max_batch = c.integer_in("expert.cuda_max_batch", 0, 1 << 30);
   s.resolve_every_steps = c.integer_in("expert.resolve_every_steps", 0, 96);
+  s.certify = c.boolean("expert.certify");
   return s;
 }
 

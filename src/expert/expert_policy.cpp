@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/threads.hpp"
 
 namespace p2pgrid {
 
@@ -76,6 +78,7 @@ void ExpertPolicy::act() {
         stats_.worst_ac_violation_pu = std::max(stats_.worst_ac_violation_pu, p.ac_violation_pu);
       stats_.ac_diverged_plans += solved && !p.ac_converged;
     }
+    if (expert_.settings().certify) certify_plans();
     cost_.copy_from_host(cost.data(), B);
     usable_.copy_from_host(usable.data(), B);
   }
@@ -83,6 +86,32 @@ void ExpertPolicy::act() {
   for (int e = 0; e < B; ++e)
     expert_.actions(plans_[e], t, a.data() + std::size_t(e) * A * kActionDim);
   actions_.copy_from_host(a.data(), a.size());
+}
+
+void ExpertPolicy::certify_plans() {
+  const auto start = std::chrono::steady_clock::now();
+  const int B = static_cast<int>(plans_.size());
+  certificates_.assign(B, ExpertCertificate{});
+  // On every core; an error must not leave the parallel region (the first is rethrown).
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 4) \
+    num_threads(cpu_threads(expert_.settings().admm.threads))
+  for (int e = 0; e < B; ++e) try {
+      certificates_[e] = expert_.certify(plans_[e]);
+    } catch (...) {
+#pragma omp critical(p2pgrid_policy_certify_error)
+      if (!error) error = std::current_exception();
+    }
+  if (error) std::rethrow_exception(error);
+  for (const ExpertCertificate& c : certificates_) {
+    ++stats_.certified_plans;
+    if (c.bounded)
+      stats_.worst_certified_gap = std::max(stats_.worst_certified_gap, c.gap);
+    else
+      ++stats_.plans_without_bound;
+  }
+  stats_.certify_s +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace p2pgrid

@@ -177,7 +177,12 @@ TEST(Cli, StudyWritesTheConfigItPlayedItsDaysWith) {
   ASSERT_EQ(r.status, 0) << r.err;
   const json cfg = json::parse(read_text_file(dir + "/config.json"));
   EXPECT_EQ(cfg["rollout"]["split"], "test");
+  EXPECT_TRUE(cfg["expert"]["certify"].get<bool>());  // the expert's costs come certified
   const json study = json::parse(read_text_file(dir + "/study.json"));
+  EXPECT_EQ(study["env"]["expert"]["expert"]["certified_plans"], 1);
+  EXPECT_LT(study["env"]["expert"]["expert"]["worst_certified_gap"].get<double>(), 1e-3);
+  EXPECT_NE(r.out.find("the expert's plans: 1 certified, each within "), std::string::npos)
+      << r.out;
   for (const char* policy : {"zero", "random", "expert"}) {
     EXPECT_EQ(study["env"][policy]["policy"], policy);
     EXPECT_EQ(study["env"][policy]["split"], "test");
@@ -295,7 +300,10 @@ TEST(Cli, ExpertRolloutReportsWhatItsPlansCost) {
   // Re-solving every 48 steps: a plan at steps 0 and 48 of each day. Test day 1's plan from
   // step 0 breaks a voltage limit in the AC check and is re-linearized (Expert.
   // ReplayThroughTheEnvReproducesThePlan prints it); its re-plan keeps the corrected offsets.
-  auto r = run_cli("rollout --policy expert --days 2 --json --set expert.resolve_every_steps=48");
+  // Every plan certified (expert.certify): within the 1e-3 of its optimum.
+  auto r = run_cli(
+      "rollout --policy expert --days 2 --json --set expert.resolve_every_steps=48 --set "
+      "expert.certify=true");
   ASSERT_EQ(r.status, 0) << r.err;
   json j = json::parse(r.out);
   const json& x = j["expert"];
@@ -310,10 +318,23 @@ TEST(Cli, ExpertRolloutReportsWhatItsPlansCost) {
   EXPECT_EQ(x["resolve_every_steps"], 48);
   EXPECT_EQ(j["seed"], 1);
   EXPECT_GT(x["plan_s"].get<double>(), 0.0);
+  EXPECT_EQ(x["certified_plans"], 4);
+  EXPECT_EQ(x["plans_without_bound"], 0);
+  const double worst = x["worst_certified_gap"].get<double>();
+  EXPECT_GT(worst, 0.0);
+  EXPECT_LT(worst, 1e-3);
   for (const json& d : j["days"]) {
     EXPECT_GT(d["expert_objective_cny"].get<double>(), 0.0);
     EXPECT_TRUE(d["expert_plans_usable"].get<bool>());
+    EXPECT_GT(d["expert_certified_gap"].get<double>(), 0.0);  // the day's plan from step 0
+    EXPECT_LE(d["expert_certified_gap"].get<double>(), worst);
   }
+  // Without expert.certify (the default): no certificates, no keys for them.
+  r = run_cli("rollout --policy expert --days 1 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  j = json::parse(r.out);
+  EXPECT_FALSE(j["expert"].contains("certified_plans"));
+  EXPECT_FALSE(j["days"][0].contains("expert_certified_gap"));
   r = run_cli("rollout --policy zero --days 1 --json");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_FALSE(json::parse(r.out).contains("expert"));

@@ -442,6 +442,45 @@ TEST(Expert, ThePolicyFlagsThePlansItCouldNotSolve) {
   }
 }
 
+TEST(Expert, ThePolicyCertifiesItsPlansWhenAsked) {
+  // expert.certify: each batch's plans certified (Expert::certify, in parallel) and counted.
+  const EnvSpec& spec = test::default_env_spec();
+  const std::vector<int> days = days_in_split(spec.profiles.year, Split::kTest);
+  for (const bool certify : {true, false}) {
+    SCOPED_TRACE(certify ? "certify" : "default");
+    ExpertSettings settings = resolve_expert_config(Config::defaults());
+    settings.certify = certify;
+    settings.resolve_every_steps = 48;
+    const Expert expert(spec, settings, test::default_cpu_powerflow());
+    EnvBatch env(spec, Backend::kCpu, 3, test::default_cpu_powerflow());
+    env.reset(3, {days[4], days[5], days[6]});
+    ExpertPolicy policy(expert, env);
+    double worst = 0;
+    for (int t = 0; t <= 48; ++t) {
+      policy.act();
+      if (t == 0 || t == 48) {  // a new batch of plans
+        ASSERT_EQ(policy.certificates().size(), certify ? 3u : 0u);
+        for (std::size_t e = 0; e < policy.certificates().size(); ++e) {
+          const ExpertCertificate own = expert.certify(policy.plans()[e]);
+          const ExpertCertificate& c = policy.certificates()[e];
+          ASSERT_TRUE(c.bounded);
+          EXPECT_EQ(c.lower_bound_cny, own.lower_bound_cny);
+          EXPECT_EQ(c.objective_cny, policy.plans()[e].objective_cny);
+          worst = std::max(worst, c.gap);
+        }
+      }
+      env.step(policy.actions());
+    }
+    const ExpertPolicyStats& st = policy.stats();
+    EXPECT_EQ(st.plans, 6);
+    EXPECT_EQ(st.certified_plans, certify ? 6 : 0);
+    EXPECT_EQ(st.plans_without_bound, 0);
+    EXPECT_EQ(st.worst_certified_gap, worst);
+    EXPECT_LT(worst, 1e-3);
+    EXPECT_EQ(st.certify_s > 0, certify);
+  }
+}
+
 TEST(Expert, ThePolicyFlagsAPlanTheDsoDidNotPass) {
   // Day 305's linear plan breaks a voltage limit in the AC check. Without a DSO round to fix
   // it, the plan is solved but no expert's: flagged beside the actions and counted; with the

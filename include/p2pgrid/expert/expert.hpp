@@ -39,6 +39,9 @@ struct ExpertSettings {
   // groups of kAdmmGroup envs where at least one fits, so that the plans do not depend on it.
   int cuda_max_batch = 0;
   int resolve_every_steps = 0;  // 0: plan once per day; K: re-plan every K steps
+  // ExpertPolicy: certify every plan (Expert::certify, on the host: about 10 ms per whole-day
+  // plan and core), so that the expert's costs come with a proven distance from the optimum.
+  bool certify = false;
 };
 ExpertSettings resolve_expert_config(const Config& config);
 

@@ -30,6 +30,11 @@ struct ExpertPolicyStats {
   double worst_ac_violation_pu = 0;  // of the solved plans with converged AC flows
   long long offsets_carried = 0;     // re-plans that started from the DSO's corrected offsets
   double plan_s = 0;                 // wall time in Expert::plan (seconds)
+  // With expert.certify (ExpertSettings::certify):
+  long long certified_plans = 0;      // plans certified (Expert::certify)
+  long long plans_without_bound = 0;  // of those, plans whose certificate found no finite bound
+  double worst_certified_gap = 0;     // largest proven relative gap to the optimum
+  double certify_s = 0;               // wall time in Expert::certify (seconds)
 };
 
 class ExpertPolicy {
@@ -48,12 +53,17 @@ class ExpertPolicy {
   /// are then no expert's: mask them out).
   const std::uint8_t* plan_usable() const { return usable_.data(); }
   const std::vector<ExpertPlan>& plans() const { return plans_; }
+  /// [B] the plans' certificates (Expert::certify), with expert.certify; empty otherwise.
+  const std::vector<ExpertCertificate>& certificates() const { return certificates_; }
   const ExpertPolicyStats& stats() const { return stats_; }
 
  private:
+  void certify_plans();  // the new plans' certificates and their stats
+
   const Expert& expert_;
   const EnvBatch& env_;
   std::vector<ExpertPlan> plans_;
+  std::vector<ExpertCertificate> certificates_;
   DeviceBuffer<float> actions_;
   DeviceBuffer<double> cost_;
   DeviceBuffer<std::uint8_t> usable_;
