@@ -12,9 +12,13 @@ triangle and A in CSC, +-1e30 for infinite bounds) and checks p2pgrid's objectiv
    (signs projected onto the bounds that exist), and the Lagrangian's minimum over the box is
    separable because P is diagonal:
        L(y) = min_{lo <= x <= hi} 1/2 x'Px + (q + A_R'y)'x - sum_i max(u_i y_i, l_i y_i) + c
-   Every L(y) is <= the optimum, whatever y is (in floating point: the propagated bounds and
-   the sum keep margins far beyond their rounding): so "objective - lower bound" bounds how far
-   p2pgrid's plan is above the optimum (up to its own small infeasibility, reported beside).
+   Every L(y) is <= the optimum, whatever y is, and rounding is bounded rather than ignored:
+   propagated bounds are loosened far beyond theirs, each variable's term is taken at the worse
+   end of the interval its computed reduced cost's rounding allows (the term is concave in it),
+   and the sum keeps a margin of (terms) x ulp x the magnitudes summed. So "objective - lower
+   bound" bounds how far p2pgrid's plan is above the optimum (up to its own small
+   infeasibility, reported beside). src/expert/expert_certificate.cpp is the same algorithm in
+   C++ (p2pgrid expert prints it); keep the two in step.
    numpy only, a few seconds.
 2. An independent solve with CVXOPT's interior-point QP solver, unless --certificate-only.
 
@@ -148,18 +152,43 @@ def other_terms(terms, rows, m, infinite):
     return np.where(others_infinite, infinite, total[rows] - np.where(finite, terms, 0.0))
 
 
-def repair_unbounded(qp, y, dualized, lo, hi, sweeps=400):
-    """Moves the multipliers of equality rows so that no variable unbounded in a direction has a
-    reduced cost r_j = (q + A_R'y)_j pulling it that way (which would make the Lagrangian's
-    minimum -inf). At an exact optimum no such pull exists: buying from the grid and selling to
+ULP = np.finfo(float).eps  # 2^-52: one ulp at 1, twice the unit roundoff
+
+
+def reduced_costs(qp, y, dualized):
+    """r = q + A_R'y as numpy sums it, with a bound on its rounding: each of the column's
+    additions and products rounds by at most half an ulp of a value no larger than r_abs =
+    |q| + sum |a y| (bincount adds in sequence)."""
+    w = np.where(dualized[qp.arow], qp.aval * y[qp.arow], 0.0)
+    r = qp.q + np.bincount(qp.acol, weights=w, minlength=qp.n)
+    r_abs = np.abs(qp.q) + np.bincount(qp.acol, weights=np.abs(w), minlength=qp.n)
+    ops = 1 + np.bincount(qp.acol, weights=dualized[qp.arow].astype(float), minlength=qp.n)
+    return r, (ops + 2) * ULP * r_abs
+
+
+def box_minimum(p, rho, lo, hi):
+    """min over lo <= x <= hi of 1/2 p x^2 + rho x, elementwise (-inf where a linear term pulls
+    toward an open end), and the minimizer."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xq = np.clip(np.where(p > 0, -rho / np.where(p > 0, p, 1.0), 0.0), lo, hi)
+        xl = np.where(rho > 0, lo, np.where(rho < 0, hi, 0.0))
+        xm = np.where(p > 0, xq, xl)
+        value = np.where((p == 0) & (rho == 0), 0.0, 0.5 * p * xm * xm + rho * xm)
+    return np.where(np.isnan(value), -np.inf, value), xm
+
+
+def repair_unbounded(qp, y, dualized, lo, hi, linear, sweeps=400):
+    """Moves the multipliers of equality rows so that no linear variable (P_jj = 0) unbounded in
+    a direction has a reduced cost r_j = (q + A_R'y)_j pulling it that way (which would make the
+    Lagrangian's minimum -inf), past zero by more than r_j's rounding. At an exact optimum no such pull exists: buying from the grid and selling to
     it at once, for instance, only costs the spread. ADMM's y leaves ~1e-5 of noise, of either
     sign, on the variables strictly inside their bounds; each equality row's multiplier takes the
     smallest shift that settles its unbounded variables, row after row (a few sweeps, as the
     P2P trades sit in two rows). Any y gives a valid bound, so the shift is safe; it is
     reported."""
     eq = dualized & (qp.l == qp.u)
-    need_up = ~np.isfinite(hi)  # r_j must be >= 0 (else x_j -> +inf lowers L)
-    need_dn = ~np.isfinite(lo)  # r_j must be <= 0
+    need_up = linear & ~np.isfinite(hi)  # r_j must be >= 0 (else x_j -> +inf lowers L)
+    need_dn = linear & ~np.isfinite(lo)  # r_j must be <= 0
     k = eq[qp.arow] & (need_up | need_dn)[qp.acol]
     rows = {}
     for i, j, a in zip(qp.arow[k].tolist(), qp.acol[k].tolist(), qp.aval[k].tolist()):
@@ -173,23 +202,24 @@ def repair_unbounded(qp, y, dualized, lo, hi, sweeps=400):
     ends = np.searchsorted(qp.arow[sel], list(rows), side="right")
     row_entries = {i: (qp.acol[sel[a:b]], qp.aval[sel[a:b]]) for i, a, b in zip(rows, starts, ends)}
     y = y.copy()
-    r = qp.q + qp.mul_at(y, dualized)
-    # Aim a hair past zero, so that recomputing r cannot round it back to the wrong sign.
+    r, _ = reduced_costs(qp, y, dualized)
+    # Aim past zero by four times r_j's rounding bound once y settles (see certificate()).
     eps = 1e-12 * max(1.0, float(np.abs(qp.q).max(initial=0.0)))
+    past = eps + 4 * reduced_costs(qp, y, dualized)[1]
     moved = 0.0
     for _ in range(sweeps):
         changed = False
         for i, entries in rows.items():
             d_lo, d_hi = -np.inf, np.inf
-            for j, a in entries:  # r_j + d a >= eps where x_j is unbounded above, <= -eps below
+            for j, a in entries:  # r_j + d a >= past where x_j is unbounded above, <= -past below
                 if need_up[j]:
-                    t = (eps - r[j]) / a
+                    t = (past[j] - r[j]) / a
                     d_lo, d_hi = (max(d_lo, t), d_hi) if a > 0 else (d_lo, min(d_hi, t))
                 if need_dn[j]:
-                    t = (-eps - r[j]) / a
+                    t = (-past[j] - r[j]) / a
                     d_lo, d_hi = (d_lo, min(d_hi, t)) if a > 0 else (max(d_lo, t), d_hi)
             d = min(max(0.0, d_lo), d_hi) if d_lo <= d_hi else 0.5 * (d_lo + d_hi)
-            if d != 0.0:
+            if d != 0.0 and np.isfinite(d):
                 changed = True
                 y[i] += d
                 moved = max(moved, abs(d))
@@ -213,6 +243,7 @@ def certificate(qp, solution):
     # coefficient (the voltage rows are in p.u. with p.u.-per-kW coefficients).
     ax = qp.mul_a(x)
     outside = np.maximum(np.maximum(qp.l - ax, ax - qp.u), 0.0)
+    outside[np.isnan(ax)] = np.inf  # a row that is not a number is infinitely far
     row_scale = np.zeros(qp.m)
     np.maximum.at(row_scale, qp.arow, np.abs(qp.aval))
     out["max_violation"] = float(outside.max(initial=0.0))
@@ -222,6 +253,10 @@ def certificate(qp, solution):
     y = np.where(np.isinf(qp.u), np.minimum(y, 0.0), y)
     y = np.where(np.isinf(qp.l), np.maximum(y, 0.0), y)
     out["dual_residual"] = float(np.abs(qp.mul_p(x) + qp.q + qp.mul_at(y)).max(initial=0.0))
+    if not np.all(np.isfinite(y)):
+        out["lower_bound"] = None
+        out["lower_bound_note"] = "the multipliers y hold values that are not finite numbers"
+        return out
     if p is None or np.any(p < 0):
         out["lower_bound"] = None
         out["lower_bound_note"] = ("P is not diagonal: no separable bound" if p is None else
@@ -230,32 +265,44 @@ def certificate(qp, solution):
     single = np.bincount(qp.arow, minlength=qp.m) == 1
     lo, hi = variable_boxes(qp, single)
     dualized = ~single
-    y, out["equality_multipliers_moved"] = repair_unbounded(qp, y, dualized, lo, hi)
-    r = qp.q + qp.mul_at(y, dualized)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xq = np.clip(np.where(p > 0, -r / np.where(p > 0, p, 1.0), 0.0), lo, hi)
-        # Linear variables: the box's end that r points to (0 where r is exactly 0).
-        xl = np.where(r > 0, lo, np.where(r < 0, hi, 0.0))
-        xm = np.where(p > 0, xq, xl)
-        terms = np.where((p == 0) & (r == 0), 0.0, 0.5 * p * xm * xm + r * xm)
-    unbounded = ~np.isfinite(terms)
+    linear = p == 0
+    y, out["equality_multipliers_moved"] = repair_unbounded(qp, y, dualized, lo, hi, linear)
+    r, err = reduced_costs(qp, y, dualized)
+    # The Lagrangian's minimum variable by variable over the boxes: L_j is concave in r_j, and
+    # the exact r_j lies within err_j of the computed one, so the lesser of L_j at r_j - err_j
+    # and r_j + err_j is below the exact L_j (-inf where either end pulls a linear variable
+    # toward an open end: a free linear variable is bounded only with r_j exactly 0).
+    at_lo, x_lo = box_minimum(p, r - err, lo, hi)
+    at_hi, x_hi = box_minimum(p, r + err, lo, hi)
+    terms = np.minimum(at_lo, at_hi)
+    xm = np.where(at_lo <= at_hi, x_lo, x_hi)
+    unbounded = ~(terms > -np.inf)
     ys = y[dualized]
     support = np.zeros(ys.size)  # max(u_i y_i, l_i y_i), without 0 * inf
     pos, neg = ys > 0, ys < 0
     support[pos] = ys[pos] * qp.u[dualized][pos]
     support[neg] = ys[neg] * qp.l[dualized][neg]
     out["bounded_variables"] = int(np.sum(np.isfinite(lo) & np.isfinite(hi)))
-    if np.any(unbounded) or not np.all(np.isfinite(support)):
+    if np.any(unbounded):
         names = [qp.names[j] for j in np.flatnonzero(unbounded)[:5]] if qp.names else []
         out["lower_bound"] = None
         out["lower_bound_note"] = (f"{int(unbounded.sum())} variables without a box where the "
                                    f"Lagrangian is linear (e.g. {names})")
         return out
-    # Less a margin far beyond the rounding of the sums (1e-12 of the terms' total size).
-    margin = 1e-12 * (float(np.abs(terms).sum() + np.abs(support).sum()) + abs(qp.constant))
-    bound = float(terms.sum() - support.sum()) + qp.constant - margin
+    # Less the rounding of the sum of n + m + 1 terms and of each term's few operations:
+    # (count) x ulp x the sum of the magnitudes that went into them.
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = (float(np.sum(0.5 * p * xm * xm + (np.abs(r) + err) * np.abs(xm))) +
+                float(np.abs(support).sum()) + abs(qp.constant))
+        bound = float(terms.sum() - support.sum()) + qp.constant
+        bound -= (qp.n + qp.m + 8) * ULP * size
+    if not np.isfinite(bound):
+        out["lower_bound"] = None
+        out["lower_bound_note"] = "the bound overflowed (multipliers too large)"
+        return out
     out["lower_bound"] = bound
-    out["certified_gap"] = (out["objective"] - bound) / max(1.0, abs(bound))
+    gap = (out["objective"] - bound) / max(1.0, abs(bound))
+    out["certified_gap"] = float("inf") if np.isnan(gap) else gap
     return out
 
 

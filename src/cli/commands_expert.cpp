@@ -48,8 +48,9 @@ json certificate_json(const ExpertCertificate& c) {
   j["gap"] = c.bounded ? json(c.gap) : json(nullptr);
   j["objective_cny"] = c.objective_cny;
   j["max_violation"] = c.max_violation;
+  j["worst_row"] = c.worst_row;  // -1: none outside its bounds
   j["multipliers_moved"] = c.multipliers_moved;
-  if (!c.bounded) j["unbounded_variables"] = c.unbounded_variables;
+  if (!c.bounded) j["no_bound_reason"] = c.no_bound_reason;
   return j;
 }
 
@@ -113,8 +114,7 @@ int run_expert(Invocation& inv) {
                 << " (relative) of the optimum (weak duality: optimum >= " << std::fixed
                 << std::setprecision(2) << cert.lower_bound_cny << " CNY)\n";
     else
-      std::cout << "  certificate    none (" << cert.unbounded_variables
-                << " variables without a bound where the Lagrangian is linear)\n";
+      std::cout << "  certificate    none: " << cert.no_bound_reason << "\n";
     std::cout << std::fixed << std::setprecision(2) << "  per prosumer (CNY):";
     for (int a = 0; a < spec.num_agents(); ++a) {
       if (a % 5 == 0) std::cout << "\n   ";

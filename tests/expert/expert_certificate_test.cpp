@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -142,7 +143,9 @@ TEST(ExpertCertificate, GivesNoBoundWhereTheLagrangianHasNoFiniteMinimum) {
   const std::vector<double> x(kBlocks * 4, 1.0), y(kBlocks * 5, 0.0);
   // A non-convex cost.
   qp.p_diag[0] = -0.1;
-  EXPECT_FALSE(certify_expert_plan(qp, kBlocks, l, u, x, y).bounded);
+  const ExpertCertificate nonconvex = certify_expert_plan(qp, kBlocks, l, u, x, y);
+  EXPECT_FALSE(nonconvex.bounded);
+  EXPECT_NE(nonconvex.no_bound_reason.find("not convex"), std::string::npos);
   qp.p_diag[0] = 0.8;
   // The stores without bounds and the balance an inequality (no multiplier to shift): with
   // y = 0 the stores' holding cost pulls them toward -inf and the sales' price toward +inf.
@@ -154,6 +157,78 @@ TEST(ExpertCertificate, GivesNoBoundWhereTheLagrangianHasNoFiniteMinimum) {
   const ExpertCertificate c = certify_expert_plan(qp, kBlocks, l, u, x, y);
   EXPECT_FALSE(c.bounded);
   EXPECT_EQ(c.unbounded_variables, 2 * kBlocks);
+  EXPECT_EQ(c.no_bound_reason, "6 variables without a bound where the Lagrangian is linear");
+}
+
+// Rounding: the bound stays below the optimum where the reduced costs or a term cancel (cases
+// a review built: with margins from the results' sizes alone, both gave bounds above it).
+TEST(ExpertCertificate, RoundingCannotLiftTheBoundAboveTheOptimum) {
+  auto row = [](std::vector<int> cols, std::vector<double> vals) {
+    QpRowInfo r;
+    r.kind = cols.size() == 1 ? QpRow::kBound : QpRow::kBalanceP;
+    r.cols = std::move(cols);
+    r.vals = std::move(vals);
+    return r;
+  };
+  // x0 in [1, 2], x1 in [-10, 10], x0 + 3 x1 = 0 and 3 x0 + 9 x1 = 0: no cost, optimum 0. The
+  // multipliers (t, -t/3) cancel in A'y exactly, but not in floating point.
+  ExpertQp two;
+  two.steps = 1;
+  two.block_vars = 2;
+  two.block_rows = 4;
+  two.rows = {row({0}, {1.0}), row({1}, {1.0}), row({0, 1}, {1.0, 3.0}), row({0, 1}, {3.0, 9.0})};
+  two.p_diag = {0.0, 0.0};
+  two.q = {0.0, 0.0};
+  const std::vector<double> l2 = {1, -10, 0, 0}, u2 = {2, 10, 0, 0}, x2 = {1.5, -0.5};
+  int above = 0, bounded = 0;
+  for (int k = 0; k < 20000; ++k) {
+    const double t = (k % 2 ? 1e10 : 1e3) * (1 + k * 0.000137);
+    const ExpertCertificate c = certify_expert_plan(two, 1, l2, u2, x2, {0, 0, t, -t / 3});
+    bounded += c.bounded;
+    above += c.bounded && c.lower_bound_cny > 0;
+  }
+  EXPECT_EQ(above, 0) << "of " << bounded << " bounds";
+  // x >= lo with 1/2 p x^2 + q x, q ~ -p lo / 2: the optimum (at lo) cancels to about 0.
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> uniform(0.5, 2.0);
+  ExpertQp one;
+  one.steps = 1;
+  one.block_vars = 1;
+  one.block_rows = 1;
+  one.rows = {row({0}, {1.0})};
+  above = 0;
+  for (int k = 0; k < 20000; ++k) {
+    const double p = uniform(rng), lo = 1000 * uniform(rng);
+    const double q = -0.5 * p * lo * (1 + 1e-15 * (uniform(rng) - 1.25));
+    one.p_diag = {p};
+    one.q = {q};
+    const ExpertCertificate c = certify_expert_plan(one, 1, {lo}, {kInfinity}, {lo}, {0.0});
+    const long double optimum = 0.5L * p * (long double)lo * lo + (long double)q * lo;
+    ASSERT_TRUE(c.bounded);
+    above += (long double)c.lower_bound_cny > optimum;
+  }
+  EXPECT_EQ(above, 0);
+}
+
+TEST(ExpertCertificate, NumbersThatAreNotFiniteGiveNoFalseCertificate) {
+  const ExpertQp qp = toy_qp();
+  std::vector<double> l, u;
+  toy_bounds(l, u);
+  const test::InteriorPointResult opt = test::solve_qp_interior_point(dense_toy(qp, l, u));
+  std::vector<double> x = opt.x, y = opt.y;
+  x[0] = std::nan("");
+  const ExpertCertificate nan_x = certify_expert_plan(qp, kBlocks, l, u, x, y);
+  EXPECT_TRUE(std::isinf(nan_x.max_violation));
+  EXPECT_GE(nan_x.worst_row, 0);
+  EXPECT_FALSE(nan_x.gap <= 1e-3);  // infinite, not NaN: sorts and compares
+  y[4] = std::numeric_limits<double>::infinity();
+  const ExpertCertificate inf_y = certify_expert_plan(qp, kBlocks, l, u, opt.x, y);
+  EXPECT_FALSE(inf_y.bounded);
+  EXPECT_EQ(inf_y.no_bound_reason, "multiplier 4 is not a finite number");
+  y[4] = 1e308;  // finite, but the sums overflow: no bound rather than a NaN one
+  const ExpertCertificate huge_y = certify_expert_plan(qp, kBlocks, l, u, opt.x, y);
+  EXPECT_TRUE(!huge_y.bounded || huge_y.lower_bound_cny <= opt.objective);
+  if (huge_y.bounded) EXPECT_TRUE(std::isfinite(huge_y.gap));
 }
 
 TEST(ExpertCertificate, SizesThatDoNotMatchAreAnError) {
@@ -165,7 +240,15 @@ TEST(ExpertCertificate, SizesThatDoNotMatchAreAnError) {
       test::error_of([&] { certify_expert_plan(qp, kBlocks, l, u, x, y); }),
       {"3 blocks need 12 values of x and 15 of y, l and u; got 12, 14, 15 and 15"});
   test::expect_mentions(test::error_of([&] { certify_expert_plan(qp, kBlocks + 1, l, u, x, y); }),
-                        {"4 blocks need 16 values of x"});
+                        {"4 blocks; the QP has 1 to 3"});
+  test::expect_mentions(test::error_of([&] { certify_expert_plan(qp, -1, l, u, x, y); }),
+                        {"-1 blocks; the QP has 1 to 3"});
+  ExpertQp short_q = qp;
+  short_q.q.pop_back();
+  test::expect_mentions(test::error_of([&] {
+                          certify_expert_plan(short_q, kBlocks, l, u, x, {y.begin(), y.end()});
+                        }),
+                        {"3 blocks need"});
 }
 
 }  // namespace

@@ -12,10 +12,13 @@
 // is separable per variable and <= the optimum for every y. ADMM leaves ~1e-5 of dual noise on
 // variables unbounded in one direction (grid and P2P purchases and sales), where any pull the
 // wrong way would make L = -inf; the multipliers of their equality rows are shifted just enough
-// to remove it (any y gives a valid bound). Propagated bounds and the final sum keep margins far
-// beyond their rounding.
+// to remove it (any y gives a valid bound). Rounding is bounded, not ignored: propagated bounds
+// are loosened far beyond theirs, each L_j is taken at the worse end of the interval its
+// computed reduced cost's rounding allows (L_j is concave in it), and the sum keeps a margin of
+// (number of terms) x epsilon x the sum of their magnitudes.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "p2pgrid/expert/expert_qp.hpp"
@@ -33,6 +36,7 @@ struct ExpertCertificate {
   int worst_row = -1;            // that row (block * m_b + row in the block), -1 if none
   double multipliers_moved = 0;  // largest shift of an equality row's multiplier (repair)
   int unbounded_variables = 0;   // variables without a box where the Lagrangian is linear
+  std::string no_bound_reason;   // why there is no bound (empty when bounded)
 };
 
 /// The certificate of x (n = blocks * n_b) with multipliers y (m = blocks * m_b, OSQP's
