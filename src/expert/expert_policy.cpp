@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "p2pgrid/core/error.hpp"
+#include "p2pgrid/core/nvtx.hpp"
 #include "p2pgrid/core/threads.hpp"
 
 namespace p2pgrid {
@@ -89,6 +90,7 @@ void ExpertPolicy::act() {
 }
 
 void ExpertPolicy::certify_plans() {
+  NvtxRange range("expert.certify");
   const auto start = std::chrono::steady_clock::now();
   const int B = static_cast<int>(plans_.size());
   certificates_.assign(B, ExpertCertificate{});
