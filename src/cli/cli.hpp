@@ -98,6 +98,9 @@ void check_rollout_config(Config config);
 /// true if any plan was not solved or failed the DSO's AC check (the commands then exit 1 after
 /// writing their outputs, so that a sweep's driver sees it); false otherwise.
 bool expert_failures_reported(const nlohmann::json& report);
+/// One line on the certificates of the expert's solved plans (a rollout report's "expert"
+/// object, with expert.certify), after `prefix`.
+void print_expert_certificates(const nlohmann::json& expert, const std::string& prefix);
 
 /// True for output.format = json, false for text; any other value is an Error naming the key
 /// (for the commands that print a report as text or JSON).

@@ -73,6 +73,23 @@ bool expert_failures_reported(const json& report) {
   return true;
 }
 
+void print_expert_certificates(const json& x, const std::string& prefix) {
+  const long long solved = x["plans"].get<long long>() - x["unsolved_plans"].get<long long>();
+  const long long certified = x["certified_plans"], none = x["plans_without_bound"];
+  std::ostringstream line;
+  line << prefix;
+  if (certified == 0) {
+    line << "none of the " << solved << " solved plans certified (" << none << " without a bound)";
+  } else {
+    line << certified << " of the " << solved << " solved plans certified, each within "
+         << std::scientific << std::setprecision(1) << x["worst_certified_gap"].get<double>()
+         << " (relative) of its optimum by weak duality, their rows met within "
+         << x["worst_certified_violation"].get<double>() << " (kW, kvar, kWh or p.u.)";
+    if (none > 0) line << "; " << none << " without a bound";
+  }
+  std::cout << line.str() << "\n";
+}
+
 bool json_output(const Config& cfg) {
   const std::string format = cfg.string("output.format");
   if (format != "text" && format != "json")
@@ -143,7 +160,7 @@ json play_rollout(Config& cfg) {
         if (t == 0) expert_objective[e] = plan.objective_cny;
         if (t == 0 && !expert_policy->certificates().empty()) {
           const ExpertCertificate& c = expert_policy->certificates()[e];
-          expert_gap.push_back(c.bounded ? json(c.gap) : json(nullptr));
+          expert_gap.push_back(c.bounded && std::isfinite(c.gap) ? json(c.gap) : json(nullptr));
         }
         expert_usable[e] &= plan.usable();
       }
@@ -211,9 +228,12 @@ json play_rollout(Config& cfg) {
                         {"dso_offsets_carried", st.offsets_carried},
                         {"plan_s", st.plan_s}};
     if (expert->settings().certify) {
+      // Over the solved plans (null: no plan certified).
       report["expert"]["certified_plans"] = st.certified_plans;
       report["expert"]["plans_without_bound"] = st.plans_without_bound;
-      report["expert"]["worst_certified_gap"] = st.worst_certified_gap;
+      report["expert"]["worst_certified_gap"] =
+          st.certified_plans > 0 ? json(st.worst_certified_gap) : json(nullptr);
+      report["expert"]["worst_certified_violation"] = st.worst_certified_violation;
       report["expert"]["certify_s"] = st.certify_s;
     }
   }
@@ -263,12 +283,7 @@ int run_rollout(Invocation& inv) {
                 << x["unsolved_plans"].get<long long>() << " not solved, "
                 << x["unverified_plans"].get<long long>() << " failed the DSO's AC check, "
                 << std::setprecision(2) << x["plan_s"].get<double>() << " s\n";
-      if (x.contains("certified_plans"))
-        std::cout << "expert: " << x["certified_plans"].get<long long>()
-                  << " plans certified, each within " << std::scientific << std::setprecision(1)
-                  << x["worst_certified_gap"].get<double>() << std::fixed
-                  << " (relative) of its optimum, " << x["plans_without_bound"].get<long long>()
-                  << " without a bound\n";
+      if (x.contains("certified_plans")) print_expert_certificates(x, "expert: ");
     }
   }
   if (!inv.out_dir.empty()) {

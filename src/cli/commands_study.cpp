@@ -190,12 +190,7 @@ int run_study(Invocation& inv) {
                 << r["mean"]["nonconverged_steps"].get<double>()
                 << " steps per day (its violation rate leaves them out)\n";
 
-  const json& x = policies["expert"]["expert"];
-  std::cout << "  the expert's plans: " << x["certified_plans"].get<long long>()
-            << " certified, each within " << std::scientific << std::setprecision(1)
-            << x["worst_certified_gap"].get<double>() << std::fixed
-            << " (relative) of its optimum by weak duality, "
-            << x["plans_without_bound"].get<long long>() << " without a bound\n";
+  print_expert_certificates(policies["expert"]["expert"], "  the expert's plans: ");
   const bool expert_failed = expert_failures_reported(policies["expert"]);
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/study.json", report.dump(2) + "\n");

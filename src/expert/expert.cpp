@@ -550,7 +550,7 @@ namespace {
 AdmmIterate host_iterate(const ExpertQp& qp, const ExpertPlan& plan, const char* who) {
   AdmmIterate it = plan.iterate;
   fetch_iterate_duals(it);
-  const std::size_t H = std::size_t(qp.steps - plan.data.t0);
+  const std::size_t H = std::size_t(qp.steps - plan.data.t0);  // (plan.t0 is the same)
   const std::size_t n = H * qp.block_vars, m = H * qp.block_rows;
   if (it.x.size() != n || it.y.size() != m)
     throw Error(std::string(who) + ": the plan's iterate has " + std::to_string(it.x.size()) +
@@ -574,9 +574,28 @@ nlohmann::json Expert::export_qp(const ExpertPlan& plan) const {
 ExpertCertificate Expert::certify(const ExpertPlan& plan) const {
   const ExpertQp& qp = admm_.qp();
   const AdmmIterate it = host_iterate(qp, plan, "expert certificate");
+  check_expert_env_data(spec_, qp, plan.data);
+  // The bounds from the tables the solve used (with the plan's own voltage offsets, as the
+  // DSO corrected them): the QP the plan solved.
   std::vector<double> l, u;
-  expert_bounds(spec_, qp, plan.data, l, u);
+  expert_bounds(bounds_.view(), qp, plan.data, l, u);
   return certify_expert_plan(qp, qp.steps - plan.data.t0, l, u, it.x, it.y);
+}
+
+std::vector<ExpertCertificate> Expert::certify(const std::vector<ExpertPlan>& plans) const {
+  NvtxRange range("expert.certify");
+  std::vector<ExpertCertificate> out(plans.size());
+  // On every core; an error must not leave the parallel region (the first is rethrown).
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(cpu_threads(settings_.admm.threads))
+  for (std::size_t e = 0; e < plans.size(); ++e) try {
+      out[e] = certify(plans[e]);
+    } catch (...) {
+#pragma omp critical(p2pgrid_expert_certify_error)
+      if (!error) error = std::current_exception();
+    }
+  if (error) std::rethrow_exception(error);
+  return out;
 }
 
 }  // namespace p2pgrid

@@ -181,7 +181,8 @@ TEST(Cli, StudyWritesTheConfigItPlayedItsDaysWith) {
   const json study = json::parse(read_text_file(dir + "/study.json"));
   EXPECT_EQ(study["env"]["expert"]["expert"]["certified_plans"], 1);
   EXPECT_LT(study["env"]["expert"]["expert"]["worst_certified_gap"].get<double>(), 1e-3);
-  EXPECT_NE(r.out.find("the expert's plans: 1 certified, each within "), std::string::npos)
+  EXPECT_NE(r.out.find("the expert's plans: 1 of the 1 solved plans certified, each within "),
+            std::string::npos)
       << r.out;
   for (const char* policy : {"zero", "random", "expert"}) {
     EXPECT_EQ(study["env"][policy]["policy"], policy);
@@ -323,10 +324,19 @@ TEST(Cli, ExpertRolloutReportsWhatItsPlansCost) {
   const double worst = x["worst_certified_gap"].get<double>();
   EXPECT_GT(worst, 0.0);
   EXPECT_LT(worst, 1e-3);
-  for (const json& d : j["days"]) {
+  EXPECT_GT(x["worst_certified_violation"].get<double>(), 0.0);
+  EXPECT_LT(x["worst_certified_violation"].get<double>(), 0.1);
+  for (std::size_t day = 0; day < j["days"].size(); ++day) {
+    const json& d = j["days"][day];
     EXPECT_GT(d["expert_objective_cny"].get<double>(), 0.0);
     EXPECT_TRUE(d["expert_plans_usable"].get<bool>());
-    EXPECT_GT(d["expert_certified_gap"].get<double>(), 0.0);  // the day's plan from step 0
+    // The day's plan from step 0 (test day 1's re-linearized by the DSO): its certificate is
+    // the one `p2pgrid expert` gives that day.
+    const auto one = run_cli("expert --split test --json --day " + std::to_string(day));
+    ASSERT_EQ(one.status, 0) << one.err;
+    const json own = json::parse(one.out);
+    EXPECT_EQ(d["expert_objective_cny"], own["objective_cny"]);
+    EXPECT_EQ(d["expert_certified_gap"], own["certificate"]["gap"]);
     EXPECT_LE(d["expert_certified_gap"].get<double>(), worst);
   }
   // Without expert.certify (the default): no certificates, no keys for them.
@@ -453,13 +463,18 @@ TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
 }
 
 TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
-  // Unsolved plans (20 iterations): the rollout still reports, marks the days and exits 1.
-  auto r = run_cli("rollout --policy expert --days 1 --json --set expert.max_iterations=20");
+  // Unsolved plans (20 iterations): the rollout still reports, marks the days and exits 1; and
+  // certifies none of them (an unsolved plan's x is far outside its rows: no gap to claim).
+  auto r = run_cli(
+      "rollout --policy expert --days 1 --json --set expert.max_iterations=20 --set "
+      "expert.certify=true");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("1 of the expert's 1 plans were not solved"), std::string::npos) << r.err;
   const json j = json::parse(r.out);
   EXPECT_EQ(j["expert"]["unsolved_plans"], 1);
   EXPECT_FALSE(j["days"][0]["expert_plans_usable"].get<bool>());
+  EXPECT_EQ(j["expert"]["certified_plans"], 0);
+  EXPECT_TRUE(j["expert"]["worst_certified_gap"].is_null());
   // A solved plan the DSO did not pass (day 305 without a round): the expert command says so.
   const std::vector<int> train =
       days_in_split(test::default_env_spec().profiles.year, Split::kTrain);
@@ -600,7 +615,7 @@ TEST(Cli, BenchExpertReportsPlansAndIterations) {
   EXPECT_EQ(j["bench"], "expert");
   // Every plan certified within the 1e-3 of its optimum (bench.certify).
   const json& cert = j["certificate"];
-  EXPECT_EQ(cert["plans"], 2);
+  EXPECT_EQ(cert["solved_plans"], 2);
   EXPECT_EQ(cert["without_bound"], 0);
   EXPECT_GT(cert["gap_p50"].get<double>(), 0.0);
   EXPECT_LE(cert["gap_p50"].get<double>(), cert["gap_max"].get<double>());

@@ -477,6 +477,7 @@ TEST(Expert, ThePolicyCertifiesItsPlansWhenAsked) {
     EXPECT_EQ(st.plans_without_bound, 0);
     EXPECT_EQ(st.worst_certified_gap, worst);
     EXPECT_LT(worst, 1e-3);
+    EXPECT_EQ(st.worst_certified_violation > 0, certify);
     EXPECT_EQ(st.certify_s > 0, certify);
   }
 }

@@ -103,6 +103,8 @@ class Expert {
   /// How far the plan's cost can lie above the optimum of its QP, proven from its own
   /// multipliers (expert_certificate.hpp; about 10 ms for a whole day on one core).
   ExpertCertificate certify(const ExpertPlan& plan) const;
+  /// The same for every plan, on every core (powerflow.threads).
+  std::vector<ExpertCertificate> certify(const std::vector<ExpertPlan>& plans) const;
 
   const ExpertQp& qp() const { return admm_.qp(); }
   const ExpertAdmm& admm() const { return admm_; }

@@ -30,11 +30,12 @@ struct ExpertPolicyStats {
   double worst_ac_violation_pu = 0;  // of the solved plans with converged AC flows
   long long offsets_carried = 0;     // re-plans that started from the DSO's corrected offsets
   double plan_s = 0;                 // wall time in Expert::plan (seconds)
-  // With expert.certify (ExpertSettings::certify):
-  long long certified_plans = 0;      // plans certified (Expert::certify)
-  long long plans_without_bound = 0;  // of those, plans whose certificate found no finite bound
-  double worst_certified_gap = 0;     // largest proven relative gap to the optimum
-  double certify_s = 0;               // wall time in Expert::certify (seconds)
+  // With expert.certify (ExpertSettings::certify), over the solved plans:
+  long long certified_plans = 0;         // given a finite bound by their certificate
+  long long plans_without_bound = 0;     // whose certificate found none
+  double worst_certified_gap = 0;        // largest proven relative gap of the certified plans
+  double worst_certified_violation = 0;  // largest distance of a row outside its bounds
+  double certify_s = 0;                  // wall time in Expert::certify (seconds)
 };
 
 class ExpertPolicy {
