@@ -241,7 +241,9 @@ int run_bench_expert(Invocation& inv) {
 void register_expert_commands() {
   Command ex;
   ex.name = "expert";
-  ex.summary = "perfect-foresight plan of one day (objective, per-prosumer costs, AC check)";
+  ex.summary =
+      "perfect-foresight plan of one day (objective, per-prosumer costs, AC check, certified "
+      "distance from the optimum)";
   ex.usage = "--day D [--split test] [--json] [--export-qp FILE.json]";
   ex.aliases = {{"--day", "expert.day"},          {"--split", "rollout.split"},
                 {"--export-qp", "expert.export_qp"}, {"--network", "network.file"},
