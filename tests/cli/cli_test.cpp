@@ -462,6 +462,23 @@ TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
   EXPECT_EQ(json::parse(r.out)["certificate"]["status"], "max_iterations");
 }
 
+// check_qp.py's certificate on hand-built QPs where a careless bound would exceed the optimum
+// (rounding of a 1e17 constant and of cancelling multipliers, a multiplier of the wrong sign, a
+// free quadratic variable): tests/tools/check_qp_soundness.py, the cases of ExpertCertificate.*.
+TEST(Cli, CheckQpIsSoundOnHandBuiltQps) {
+  const std::string python = "/usr/bin/python3";
+  if (test::run_command(python + " -c 'import numpy'").status != 0) {
+    if (std::getenv("P2P_REQUIRE_NUMPY"))
+      FAIL() << python << " has no numpy (apt-get install python3-numpy)";
+    GTEST_SKIP() << python << " has no numpy (apt-get install python3-numpy)";
+  }
+  const auto r =
+      test::run_command(python + " " + P2P_SOURCE_DIR + "/tests/tools/check_qp_soundness.py " +
+                        P2P_SOURCE_DIR + "/tools/check_qp.py");
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out;
+}
+
 TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
   // Unsolved plans (20 iterations): the rollout still reports, marks the days and exits 1; and
   // certifies none of them (an unsolved plan's x is far outside its rows: no gap to claim).
@@ -475,6 +492,20 @@ TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
   EXPECT_FALSE(j["days"][0]["expert_plans_usable"].get<bool>());
   EXPECT_EQ(j["expert"]["certified_plans"], 0);
   EXPECT_TRUE(j["expert"]["worst_certified_gap"].is_null());
+  r = run_cli(
+      "rollout --policy expert --days 1 --set expert.max_iterations=20 --set "
+      "expert.certify=true");
+  EXPECT_NE(r.out.find("expert: none of the 0 solved plans certified (0 without a bound)"),
+            std::string::npos)
+      << r.out;
+  r = run_cli(
+      "bench expert --batch 2 --repetitions 1 --set bench.warmup=0 --set "
+      "bench.certify=true --set expert.max_iterations=20");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json cert = json::parse(r.out)["certificate"];
+  EXPECT_EQ(cert["solved_plans"], 0);
+  EXPECT_EQ(cert["without_bound"], 0);
+  EXPECT_TRUE(cert["gap_p50"].is_null());
   // A solved plan the DSO did not pass (day 305 without a round): the expert command says so.
   const std::vector<int> train =
       days_in_split(test::default_env_spec().profiles.year, Split::kTrain);
@@ -620,6 +651,7 @@ TEST(Cli, BenchExpertReportsPlansAndIterations) {
   EXPECT_GT(cert["gap_p50"].get<double>(), 0.0);
   EXPECT_LE(cert["gap_p50"].get<double>(), cert["gap_max"].get<double>());
   EXPECT_LT(cert["gap_max"].get<double>(), 1e-3);
+  EXPECT_EQ(cert["gap_p50"], cert["gap_max"]);  // the median of two: the upper one
   EXPECT_EQ(j["unit"], "env_day_plans_per_s");
   EXPECT_EQ(j["batch"], 2);
   EXPECT_EQ(j["split"], "train");

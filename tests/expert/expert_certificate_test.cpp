@@ -105,11 +105,12 @@ TEST(ExpertCertificate, BoundsTheOptimumFromBelowWhateverTheMultipliers) {
   EXPECT_LT(exact.max_violation, 1e-8);
   // Any other multipliers: never above the optimum. Small noise (ADMM's) keeps it close; the
   // purchase or the sale, unbounded above, then needs the balance's multiplier shifted (the
-  // repair; always possible, as buying and selling at once costs the spread).
+  // repair; always possible, as buying and selling at once costs the spread, and it must land
+  // past the reduced costs' rounding, which grows with the noise).
   std::mt19937 rng(7);
   int repaired = 0;
   for (int draw = 0; draw < 600; ++draw) {
-    const double scale = std::pow(10.0, -7.0 + 8.0 * (draw % 100) / 99.0);  // 1e-7 .. 10
+    const double scale = std::pow(10.0, -7.0 + 12.0 * (draw % 100) / 99.0);  // 1e-7 .. 1e5
     std::normal_distribution<double> noise(0.0, scale);
     std::vector<double> y = opt.y;
     for (double& v : y) v += noise(rng);
@@ -123,6 +124,35 @@ TEST(ExpertCertificate, BoundsTheOptimumFromBelowWhateverTheMultipliers) {
   EXPECT_GT(repaired, 100) << "the noise should have pulled a trade below zero cost";
 }
 
+TEST(ExpertCertificate, ProjectsTheMultipliersSignsAndRepairsOnlyLinearVariables) {
+  const ExpertQp qp = toy_qp();
+  std::vector<double> l, u;
+  toy_bounds(l, u);
+  // The balances one-sided (>= demand) and the trades capped at 100 kW: a multiplier of the
+  // wrong sign on a row without an upper bound must be projected to 0, not multiplied by +inf.
+  for (int k = 0; k < kBlocks; ++k) {
+    u[k * 5 + 4] = kInfinity;
+    u[k * 5 + 1] = u[k * 5 + 2] = 100.0;
+  }
+  test::InteriorPointResult opt = test::solve_qp_interior_point(dense_toy(qp, l, u));
+  ASSERT_TRUE(opt.converged) << opt.message;
+  std::vector<double> y = opt.y;
+  y[4] = 1e-3;  // pushing against the missing upper bound
+  const ExpertCertificate projected = certify_expert_plan(qp, kBlocks, l, u, opt.x, y);
+  ASSERT_TRUE(projected.bounded) << projected.no_bound_reason;
+  EXPECT_LE(projected.lower_bound_cny, opt.objective);
+  // The generator free (its quadratic cost bounds it): no shift is needed for it, and the
+  // exact multipliers certify the optimum without moving.
+  toy_bounds(l, u);
+  for (int k = 0; k < kBlocks; ++k) l[k * 5] = -kInfinity, u[k * 5] = kInfinity;
+  opt = test::solve_qp_interior_point(dense_toy(qp, l, u));
+  ASSERT_TRUE(opt.converged) << opt.message;
+  const ExpertCertificate free_g = certify_expert_plan(qp, kBlocks, l, u, opt.x, opt.y);
+  ASSERT_TRUE(free_g.bounded) << free_g.no_bound_reason;
+  EXPECT_LT(free_g.gap, 1e-8);
+  EXPECT_LT(free_g.multipliers_moved, 1e-6);
+}
+
 TEST(ExpertCertificate, ReportsHowFarThePointLiesOutsideItsRows) {
   const ExpertQp qp = toy_qp();
   std::vector<double> l, u;
@@ -134,6 +164,11 @@ TEST(ExpertCertificate, ReportsHowFarThePointLiesOutsideItsRows) {
   // Its bound row by 0.5 kWh, and the balances of blocks 1 and 0 by the change of s.
   EXPECT_NEAR(c.max_violation, std::max(0.5, std::abs(4.5 - opt.x[7])), 1e-7);
   EXPECT_GE(c.worst_row, 0);
+  // Below a lower bound too: the generator at -0.5 kW (its row, and its block's balance).
+  x = opt.x;
+  x[0] = -0.5;
+  EXPECT_NEAR(certify_expert_plan(qp, kBlocks, l, u, x, opt.y).max_violation,
+              std::max(0.5, 0.5 + opt.x[0]), 1e-7);
 }
 
 TEST(ExpertCertificate, GivesNoBoundWhereTheLagrangianHasNoFiniteMinimum) {
@@ -208,6 +243,14 @@ TEST(ExpertCertificate, RoundingCannotLiftTheBoundAboveTheOptimum) {
     above += (long double)c.lower_bound_cny > optimum;
   }
   EXPECT_EQ(above, 0);
+  // A constant of 1e17 CNY (its ulp is 16): the sum's rounding alone would lift the bound
+  // above the optimum 1e17 + 9 without its margin.
+  one.p_diag = {0.0};
+  one.q = {9.0};
+  one.constant_per_step_cny = 1e17;
+  const ExpertCertificate big = certify_expert_plan(one, 1, {1.0}, {1.0}, {1.0}, {0.0});
+  ASSERT_TRUE(big.bounded);
+  EXPECT_LE((long double)big.lower_bound_cny, 1e17L + 9);
 }
 
 TEST(ExpertCertificate, NumbersThatAreNotFiniteGiveNoFalseCertificate) {

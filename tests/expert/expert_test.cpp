@@ -19,6 +19,7 @@
 #include "p2pgrid/env/profiles.hpp"
 #include "p2pgrid/expert/expert_policy.hpp"
 #include "support/env_fixtures.hpp"
+#include "support/errors.hpp"
 #include "support/worst.hpp"
 
 namespace p2pgrid {
@@ -480,6 +481,27 @@ TEST(Expert, ThePolicyCertifiesItsPlansWhenAsked) {
     EXPECT_EQ(st.worst_certified_violation > 0, certify);
     EXPECT_EQ(st.certify_s > 0, certify);
   }
+}
+
+TEST(Expert, ACertificateOfBadDataIsAnErrorEvenInABatch) {
+  const FullDayPlans& f = full_day_plans();
+  const Expert& expert = *f.expert;
+  // A state that is not a number: the data check names it (no NaN bounds, no false bound).
+  ExpertPlan nan_state = f.plans[0];
+  nan_state.data.unit_soc_kwh[0] = std::nan("");
+  test::expect_mentions(test::error_of([&] { expert.certify(nan_state); }),
+                        {"unit_soc_kwh[0]", "nan"});
+  // An iterate cut short, in a batch certified in parallel: the error leaves the batch.
+  ExpertPlan cut = f.plans[1];
+  cut.iterate.x.pop_back();
+  test::expect_mentions(test::error_of([&] {
+                          expert.certify(std::vector<ExpertPlan>{f.plans[0], cut});
+                        }),
+                        {"expert certificate: the plan's iterate has"});
+  const std::vector<ExpertCertificate> both = expert.certify(f.plans);
+  ASSERT_EQ(both.size(), 2u);
+  for (std::size_t e = 0; e < 2; ++e)
+    EXPECT_EQ(both[e].lower_bound_cny, expert.certify(f.plans[e]).lower_bound_cny);
 }
 
 TEST(Expert, ThePolicyFlagsAPlanTheDsoDidNotPass) {

@@ -18,6 +18,7 @@
 // (number of terms) x epsilon x the sum of their magnitudes.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,13 @@ namespace p2pgrid {
 
 struct ExpertCertificate {
   double objective_cny = 0;    // 1/2 x'Px + q'x + c at the plan's x
-  bool bounded = false;        // false: no finite lower bound (see unbounded_variables)
-  double lower_bound_cny = 0;  // <= the QP's optimum, CNY (when bounded)
+  bool bounded = false;        // false: no finite lower bound (see no_bound_reason)
+  // <= the QP's optimum, CNY (-inf without a bound).
+  double lower_bound_cny = -std::numeric_limits<double>::infinity();
   // (objective - lower bound) / max(1, |lower bound|): the plan's cost is at most this far
-  // above the optimum, relative, up to its own small infeasibility (max_violation).
-  double gap = 0;
+  // above the optimum, relative, up to its own small infeasibility (max_violation). +inf (no
+  // claim) without a bound.
+  double gap = std::numeric_limits<double>::infinity();
   double max_violation = 0;      // largest distance of a row of Ax outside [l, u], in its units
   int worst_row = -1;            // that row (block * m_b + row in the block), -1 if none
   double multipliers_moved = 0;  // largest shift of an equality row's multiplier (repair)
