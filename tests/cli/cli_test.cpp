@@ -403,17 +403,22 @@ TEST(Cli, ExpertSolvesADayAndExportsItsQp) {
   EXPECT_NEAR(f, objective, 1e-9 * objective);
 }
 
+// The tools' tests need numpy (Debian's python3-numpy, which tools/bootstrap.sh installs): they
+// skip without it, and fail where P2P_REQUIRE_NUMPY is set (CI).
+#define P2P_SKIP_WITHOUT_NUMPY(python)                                         \
+  if (test::run_command(python + " -c 'import numpy'").status != 0) {          \
+    if (std::getenv("P2P_REQUIRE_NUMPY"))                                      \
+      FAIL() << python << " has no numpy (apt-get install python3-numpy)";     \
+    GTEST_SKIP() << python << " has no numpy (apt-get install python3-numpy)"; \
+  }
+
 // tools/check_qp.py's certificate (numpy; Debian's python3-numpy, which tools/bootstrap.sh
 // installs): the exported plan is within 1e-3 of the optimum by weak duality with its own
 // multipliers, and a corrupted solution (y = 0, or an objective that is not the QP's) or a
 // plan stopped short fails.
 TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
   const std::string python = "/usr/bin/python3";
-  if (test::run_command(python + " -c 'import numpy'").status != 0) {
-    if (std::getenv("P2P_REQUIRE_NUMPY"))
-      FAIL() << python << " has no numpy (apt-get install python3-numpy)";
-    GTEST_SKIP() << python << " has no numpy (apt-get install python3-numpy)";
-  }
+  P2P_SKIP_WITHOUT_NUMPY(python);
   const std::string dir = test::fresh_temp_dir();
   const std::string tool = python + " " + P2P_SOURCE_DIR + "/tools/check_qp.py ";
   auto r = run_cli("expert --day 3 --split test --json --export-qp " + dir + "/q.json");
@@ -467,11 +472,7 @@ TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
 // free quadratic variable): tests/tools/check_qp_soundness.py, the cases of ExpertCertificate.*.
 TEST(Cli, CheckQpIsSoundOnHandBuiltQps) {
   const std::string python = "/usr/bin/python3";
-  if (test::run_command(python + " -c 'import numpy'").status != 0) {
-    if (std::getenv("P2P_REQUIRE_NUMPY"))
-      FAIL() << python << " has no numpy (apt-get install python3-numpy)";
-    GTEST_SKIP() << python << " has no numpy (apt-get install python3-numpy)";
-  }
+  P2P_SKIP_WITHOUT_NUMPY(python);
   const auto r =
       test::run_command(python + " " + P2P_SOURCE_DIR + "/tests/tools/check_qp_soundness.py " +
                         P2P_SOURCE_DIR + "/tools/check_qp.py");
