@@ -27,19 +27,34 @@ Debian: apt-get install python3-numpy (python3-cvxopt for 2.); run with /usr/bin
     p2pgrid expert --day 0 --split test --json --export-qp /tmp/qp.json > /tmp/expert.json
     /usr/bin/python3 tools/check_qp.py /tmp/qp.json --expert /tmp/expert.json
 
-Prints one JSON object; exits 0 when the plan is solved, its x breaks no row by more than
---max-violation, and the certified gap, and CVXOPT's relative gap where CVXOPT ran and
-converged, are within --tolerance (default 1e-3, the expert issue's target); 1 otherwise. (CVXOPT stops with status "unknown" on most of these QPs: its objective is then
-reported, not taken as the reference.)
+Prints one JSON object (strict JSON: a value that is not a finite number, such as a gap of +inf
+or a residual from a null multiplier, is written as null with a "<key>_note" beside it) whose
+"passed" says whether the plan passed and whose "failed" lists why not (empty when it passed).
+The plan passes when it is solved, its x breaks no row by more than --max-violation, its
+objective on the exported data is the one the export reports, and the certified gap, and
+CVXOPT's relative gap where CVXOPT ran and converged, are within --tolerance (default 1e-3, the
+expert issue's target). (CVXOPT stops with status "unknown" on most of these QPs: its objective
+is then reported, not taken as the reference.) With --expert, that file must be the JSON of the
+same plan: its "day" and "t0" equal the export's, and its "objective_cny" the export's
+solution.objective to 1e-9 relative (where both files carry them).
+
+Exit status: 0 passed; 1 failed a check (the JSON says why); 2 bad input or usage: a file that is
+missing, not JSON or not of the expected form (a one-line "check_qp: FILE: ..." message on
+stderr, no JSON), or a missing python3-numpy, or python3-cvxopt without --certificate-only. A null in the
+solution's x, y or objective is not bad input: it is how p2pgrid's JSON writes a NaN, and the
+check fails on it instead.
 """
 import argparse
 import json
+import math
 import sys
 
 try:
     import numpy as np
 except ImportError as e:  # pragma: no cover - environment dependent
-    sys.exit(f"check_qp: {e}; install python3-numpy (Debian) and use /usr/bin/python3")
+    print(f"check_qp: {e}; install python3-numpy (Debian) and use /usr/bin/python3",
+          file=sys.stderr)
+    sys.exit(2)
 
 INF = 1e29  # bounds at or beyond this are infinite (the export writes +-1e30)
 
@@ -48,25 +63,38 @@ class Qp:
     """The exported QP as numpy arrays: A and P in coordinates, infinite bounds as +-inf."""
 
     def __init__(self, qp, path):
+        """Raises BadInput (main: exit 2) where qp is not of the export's form."""
+        self.path = path
+        if not isinstance(qp, dict):
+            raise BadInput(f"the file holds {describe(qp)}, expected a JSON object "
+                           "(a p2pgrid --export-qp file)")
         for key in ("n", "m", "P", "A", "q", "l", "u", "constant"):
             if key not in qp:
-                sys.exit(f"check_qp: {path}: no '{key}' (expected a p2pgrid --export-qp file)")
-        self.n, self.m = int(qp["n"]), int(qp["m"])
-        self.prow, self.pcol, self.pval = csc_coordinates(qp["P"], self.n, "P", path)
-        self.arow, self.acol, self.aval = csc_coordinates(qp["A"], self.n, "A", path)
-        self.q = np.asarray(qp["q"], dtype=float)
-        self.l = np.asarray(qp["l"], dtype=float)
-        self.u = np.asarray(qp["u"], dtype=float)
+                raise BadInput(f"no '{key}' (expected a p2pgrid --export-qp file)")
+        self.n, self.m = integer(qp["n"], "n"), integer(qp["m"], "m")
+        self.prow, self.pcol, self.pval = csc_coordinates(qp["P"], self.n, self.n, "P")
+        if np.any(self.prow > self.pcol):
+            k = int(np.flatnonzero(self.prow > self.pcol)[0])
+            raise BadInput(f"'P' has an entry in row {self.prow[k]} of column {self.pcol[k]}, "
+                           "expected the upper triangle only (row <= column)")
+        self.arow, self.acol, self.aval = csc_coordinates(qp["A"], self.m, self.n, "A")
+        # l and u are finite: the export writes +-1e30 for an infinite bound.
+        self.q = numbers(qp["q"], "q", self.n)
+        self.l = numbers(qp["l"], "l", self.m)
+        self.u = numbers(qp["u"], "u", self.m)
+        if not is_number(qp["constant"]) or not math.isfinite(qp["constant"]):
+            raise BadInput(f"'constant' is {describe(qp['constant'])}, expected a finite number")
         self.constant = float(qp["constant"])
-        for name, v, size in (("q", self.q, self.n), ("l", self.l, self.m), ("u", self.u, self.m)):
-            if v.shape != (size,) or not np.all(np.isfinite(v)):
-                sys.exit(f"check_qp: {path}: '{name}' must hold {size} finite numbers")
         self.l[self.l <= -INF] = -np.inf
         self.u[self.u >= INF] = np.inf
         # Explicit zeros in A say nothing (and a row's only entry must not be one).
         keep = self.aval != 0
         self.arow, self.acol, self.aval = self.arow[keep], self.acol[keep], self.aval[keep]
         self.names = qp.get("variable_names")
+        if self.names is not None and (not isinstance(self.names, list) or
+                                       len(self.names) != self.n):
+            raise BadInput(f"'variable_names' is {describe(self.names)}, expected an array of "
+                           f"{self.n} names")
 
     def mul_a(self, x):
         return np.bincount(self.arow, weights=self.aval * x[self.acol], minlength=self.m)
@@ -94,14 +122,100 @@ class Qp:
         return 0.5 * float(x @ self.mul_p(x)) + float(self.q @ x) + self.constant
 
 
-def csc_coordinates(mat, n, name, path):
-    indptr = np.asarray(mat["indptr"], dtype=np.int64)
-    rows = np.asarray(mat["indices"], dtype=np.int64)
-    vals = np.asarray(mat["data"], dtype=float)
-    if indptr.shape != (n + 1,) or indptr[-1] != rows.size or rows.size != vals.size:
-        sys.exit(f"check_qp: {path}: '{name}' is not a CSC matrix with {n} columns")
-    cols = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-    return rows, cols, vals
+class BadInput(Exception):
+    """Input not of the expected form: main prints "check_qp: FILE: <message>" and exits 2."""
+
+
+def describe(v):
+    """A JSON value in words, for messages."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f"the string {v[:40]!r}" + ("..." if len(v) > 40 else "")
+    if isinstance(v, list):
+        return f"an array of {len(v)}"
+    if isinstance(v, dict):
+        return "an object"
+    return repr(v)
+
+
+def is_number(v):
+    """A JSON number (true and false are not numbers, though Python's bool is an int)."""
+    return type(v) in (int, float)
+
+
+def is_integer(v):
+    return type(v) is int or (type(v) is float and v.is_integer())
+
+
+def integer(v, name, lowest=0):
+    if not is_integer(v) or v < lowest:
+        raise BadInput(f"'{name}' is {describe(v)}, expected an integer >= {lowest}")
+    return int(v)
+
+
+def numbers(value, name, size, allow_null=False, finite=True):
+    """A JSON array of `size` numbers (any length where size is None) as float64. With
+    allow_null, null stands for NaN (p2pgrid's JSON writes a NaN or infinity as null)."""
+    if not isinstance(value, list):
+        raise BadInput(f"'{name}' is {describe(value)}, expected an array of "
+                       f"{'numbers' if size is None else size}")
+    if size is not None and len(value) != size:
+        raise BadInput(f"'{name}' has {len(value)} entries, expected {size}")
+    kinds = (int, float, type(None)) if allow_null else (int, float)
+    if not all(type(v) in kinds for v in value):
+        k = next(k for k, v in enumerate(value) if type(v) not in kinds)
+        raise BadInput(f"'{name}[{k}]' is {describe(value[k])}, expected a "
+                       f"{'finite ' if finite else ''}number{' or null' if allow_null else ''}")
+    try:
+        out = np.array(value, dtype=float) if value else np.zeros(0)
+    except OverflowError:
+        raise BadInput(f"'{name}' holds an integer too large for a float") from None
+    if finite and not np.all(np.isfinite(out)):
+        k = int(np.flatnonzero(~np.isfinite(out))[0])
+        raise BadInput(f"'{name}[{k}]' is {describe(value[k])}, expected a finite number")
+    return out
+
+
+def integers(value, name, size, highest):
+    """A JSON array of `size` integers in 0..highest (any length where size is None)."""
+    if not isinstance(value, list):
+        raise BadInput(f"'{name}' is {describe(value)}, expected an array of integers")
+    if size is not None and len(value) != size:
+        raise BadInput(f"'{name}' has {len(value)} entries, expected {size}")
+    if not all(is_integer(v) and 0 <= v <= highest for v in value):
+        k = next(k for k, v in enumerate(value) if not (is_integer(v) and 0 <= v <= highest))
+        raise BadInput(f"'{name}[{k}]' is {describe(value[k])}, expected an integer in "
+                       f"0..{highest}")
+    return np.array(value, dtype=np.int64) if value else np.zeros(0, dtype=np.int64)
+
+
+def csc_coordinates(mat, rows, cols, name):
+    """A rows x cols CSC matrix {indptr, indices, data} as coordinates (row, column, value)."""
+    if not isinstance(mat, dict):
+        raise BadInput(f"'{name}' is {describe(mat)}, expected an object with the CSC arrays "
+                       "'indptr', 'indices' and 'data'")
+    for key in ("indptr", "indices", "data"):
+        if key not in mat:
+            raise BadInput(f"no '{name}.{key}' (expected a CSC matrix)")
+    if "shape" in mat and mat["shape"] != [rows, cols]:
+        raise BadInput(f"'{name}.shape' is {mat['shape']!r}, expected [{rows}, {cols}]")
+    vals = numbers(mat["data"], f"{name}.data", None)
+    indptr = integers(mat["indptr"], f"{name}.indptr", cols + 1, vals.size)
+    if indptr[0] != 0:
+        raise BadInput(f"'{name}.indptr[0]' is {indptr[0]}, expected 0")
+    if np.any(np.diff(indptr) < 0):
+        k = int(np.flatnonzero(np.diff(indptr) < 0)[0]) + 1
+        raise BadInput(f"'{name}.indptr[{k}]' is {indptr[k]}, below '{name}.indptr[{k - 1}]' "
+                       f"{indptr[k - 1]}: expected a non-decreasing array")
+    if indptr[-1] != vals.size:
+        raise BadInput(f"'{name}.indptr[{cols}]' is {indptr[-1]}, expected the {vals.size} "
+                       f"entries of '{name}.data'")
+    row = integers(mat["indices"], f"{name}.indices", vals.size, rows - 1)
+    col = np.repeat(np.arange(cols, dtype=np.int64), np.diff(indptr))
+    return row, col, vals
 
 
 def variable_boxes(qp, single, passes=3):
@@ -234,8 +348,8 @@ def certificate(qp, solution):
     x = np.asarray(solution["x"], dtype=float)
     y = np.asarray(solution["y"], dtype=float)
     if x.shape != (qp.n,) or y.shape != (qp.m,):
-        sys.exit(f"check_qp: the solution has {x.size} values of x and {y.size} of y, "
-                 f"not the QP's {qp.n} and {qp.m}")
+        raise BadInput(f"the solution has {x.size} values of x and {y.size} of y, "
+                       f"not the QP's {qp.n} and {qp.m}")
     p = qp.p_diagonal()
     out = {"objective": qp.objective(x), "reported_objective": solution.get("objective"),
            "status": solution.get("status"), "iterations": solution.get("iterations")}
@@ -311,7 +425,9 @@ def solve_cvxopt(qp):
     try:
         from cvxopt import matrix, solvers, spmatrix
     except ImportError as e:  # pragma: no cover - environment dependent
-        sys.exit(f"check_qp: {e}; install python3-cvxopt (Debian) or pass --certificate-only")
+        print(f"check_qp: {e}; install python3-cvxopt (Debian) or pass --certificate-only",
+              file=sys.stderr)
+        sys.exit(2)
     pr, pc = qp.prow.tolist(), qp.pcol.tolist()
     pv = qp.pval.tolist()
     off = [k for k in range(len(pr)) if pr[k] != pc[k]]  # upper triangle -> full symmetric
@@ -345,16 +461,131 @@ def solve_cvxopt(qp):
                    (int(eq.sum()), qp.n))
     solvers.options.update({"show_progress": False, "abstol": 1e-7, "reltol": 1e-8,
                             "feastol": 1e-8, "maxiters": 200})
-    sol = solvers.qp(P, matrix(qp.q), G, matrix(h), Aeq, matrix(u[eq]))
+    counts = {"equalities": int(eq.sum()), "inequalities": int(h.size)}
+    try:
+        sol = solvers.qp(P, matrix(qp.q), G, matrix(h), Aeq, matrix(u[eq]))
+    except (ValueError, ArithmeticError) as e:  # e.g. "Rank(A) < p": no solve, not bad input
+        return {"status": f"error: {e}", "objective": None, **counts}
     x = np.array(sol["x"]).ravel()
-    return {"status": sol["status"], "objective": qp.objective(x),
-            "equalities": int(eq.sum()), "inequalities": int(h.size)}
+    return {"status": sol["status"], "objective": qp.objective(x), **counts}
+
+
+def read_export(raw, path, need_solution):
+    """The export's QP, its solution (validated; x and y as float arrays, null as NaN) or None,
+    and its day and t0 (None where absent)."""
+    qp = Qp(raw, path)
+    info = {"qp": qp, "solution": None}
+    for key in ("day", "t0"):
+        info[key] = integer(raw[key], key) if raw.get(key) is not None else None
+    if "solution" not in raw:
+        if need_solution:
+            raise BadInput("no 'solution' (exported before p2pgrid wrote one), which "
+                           "--certificate-only needs")
+        return info
+    sol = raw["solution"]
+    if not isinstance(sol, dict):
+        raise BadInput(f"'solution' is {describe(sol)}, expected an object with 'x', 'y', "
+                       "'objective' and 'status'")
+    for key in ("x", "y"):
+        if key not in sol:
+            raise BadInput(f"no 'solution.{key}' (expected the plan's x and multipliers y)")
+    objective = sol.get("objective")
+    if objective is not None and not is_number(objective):
+        raise BadInput(f"'solution.objective' is {describe(objective)}, expected a number "
+                       "or null")
+    status = sol.get("status")
+    if status is not None and not isinstance(status, str):
+        raise BadInput(f"'solution.status' is {describe(status)}, expected a string")
+    iterations = sol.get("iterations")
+    if iterations is not None and not is_integer(iterations):
+        raise BadInput(f"'solution.iterations' is {describe(iterations)}, expected an integer")
+    info["solution"] = {
+        "x": numbers(sol["x"], "solution.x", qp.n, allow_null=True, finite=False),
+        "y": numbers(sol["y"], "solution.y", qp.m, allow_null=True, finite=False),
+        "objective": None if objective is None else float(objective),
+        "status": status, "iterations": iterations}
+    return info
+
+
+def read_expert(raw, path):
+    """`p2pgrid expert --json` output: its objective_cny (None for null), day and t0 (None
+    where absent)."""
+    what = "the JSON of `p2pgrid expert --json` (one plan)"
+    if not isinstance(raw, dict):
+        raise BadInput(f"the file holds {describe(raw)}, expected {what}")
+    if "objective_cny" not in raw:
+        hint = ""
+        if "days" in raw or "policy" in raw:
+            hint = ("; this looks like a `p2pgrid rollout` report, which covers many plans: "
+                    "export one with `p2pgrid expert --day D --json --export-qp F`")
+        raise BadInput(f"no 'objective_cny': expected {what}{hint}")
+    objective = raw["objective_cny"]
+    if objective is not None and not is_number(objective):
+        raise BadInput(f"'objective_cny' is {describe(objective)}, expected a number")
+    out = {"objective_cny": None if objective is None else float(objective)}
+    for key in ("day", "t0"):
+        out[key] = integer(raw[key], key) if raw.get(key) is not None else None
+    return out
+
+
+def load(path, read, *args):
+    """read(the file's JSON, path, *args); any failure: "check_qp: FILE: ..." and exit 2."""
+    def bad(message):
+        print(f"check_qp: {path}: {message}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        with open(path, "rb") as f:
+            raw = json.load(f)
+    except OSError as e:
+        bad(e.strerror or str(e))
+    except UnicodeDecodeError as e:
+        bad(f"not a JSON file (not UTF-8: {e.reason} at byte {e.start})")
+    except (ValueError, RecursionError) as e:  # json.JSONDecodeError is a ValueError
+        bad(f"not a JSON file ({e})")
+    try:
+        return read(raw, path, *args)
+    except BadInput as e:
+        bad(e)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as e:
+        # The safety net: a form the checks above missed is still bad input, not a traceback.
+        bad(f"malformed input ({type(e).__name__}: {e})")
+
+
+def finite_json(v):
+    """v with every number that is not finite as null (JSON has no NaN or infinity); in an
+    object, a "<key>_note" beside such a key says what it was, unless one is there already."""
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if isinstance(x, np.generic):
+                x = x.item()
+            if isinstance(x, float) and not math.isfinite(x):
+                out[k] = None
+                if f"{k}_note" not in v:
+                    out[f"{k}_note"] = ("NaN: not a number" if math.isnan(x) else
+                                        f"{'+' if x > 0 else '-'}inf, which JSON cannot hold")
+            else:
+                out[k] = finite_json(x)
+        return out
+    if isinstance(v, (list, tuple)):
+        return [finite_json(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def same(a, b, rel=1e-9):
+    """a and b equal to rel relative (of the larger, at least 1: absolute near zero)."""
+    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("qp", help="exported QP JSON (p2pgrid expert --export-qp)")
-    ap.add_argument("--expert", help="p2pgrid expert --json output to compare against")
+    ap.add_argument("--expert", help="p2pgrid expert --json output of the same plan, to compare "
+                                     "against (day, t0 and objective must match the export's)")
     ap.add_argument("--certificate-only", action="store_true",
                     help="skip the CVXOPT solve (the certificate needs numpy only)")
     ap.add_argument("--tolerance", type=float, default=1e-3,
@@ -364,54 +595,87 @@ def main():
                          "units (kW, kWh, p.u.; default 0.1: p2pgrid's default tolerances give "
                          "at most 0.05 on every training and test day)")
     args = ap.parse_args()
-    try:
-        with open(args.qp) as f:
-            raw = json.load(f)
-    except (OSError, ValueError) as e:
-        sys.exit(f"check_qp: {args.qp}: {e}")
-    qp = Qp(raw, args.qp)
+    expert = load(args.expert, read_expert) if args.expert else None  # small: first
+    export = load(args.qp, read_export, args.certificate_only)
+    qp, solution = export["qp"], export["solution"]
     out = {"n": qp.n, "m": qp.m}
+    failed = []  # why the check failed, in short sentences
     reference = None
-    if args.expert:
-        with open(args.expert) as f:
-            reference = json.load(f)["objective_cny"]
-    elif "solution" in raw:
-        reference = raw["solution"].get("objective")
-    ok = True
-    if "solution" in raw:
-        cert = certificate(qp, raw["solution"])
+    if expert is not None:
+        # The expert JSON must be the plan of this export: same day, start and objective.
+        reference = expert["objective_cny"]
+        mismatches = []
+        for key in ("day", "t0"):
+            if expert[key] is not None and export[key] is not None and expert[key] != export[key]:
+                mismatches.append(f"expert JSON is of {key} {expert[key]}, the QP of {key} "
+                                  f"{export[key]}")
+        exported = solution["objective"] if solution is not None else None
+        if reference is None:
+            mismatches.append("expert JSON's objective_cny is null (not a finite number)")
+        elif exported is not None and not same(reference, exported):
+            mismatches.append(f"expert JSON's objective_cny {reference!r} differs from the "
+                              f"export's solution.objective {exported!r}")
+        out["expert"] = {"file": args.expert, "day": expert["day"], "t0": expert["t0"],
+                         "objective_cny": reference, "matches_export": not mismatches}
+        failed += mismatches
+    elif solution is not None:
+        reference = solution["objective"]
+    if solution is not None:
+        cert = certificate(qp, solution)
         out["certificate"] = cert
+        bad_x = int(np.sum(~np.isfinite(solution["x"])))
+        if bad_x:
+            failed.append(f"x holds {bad_x} values that are not finite numbers (null in the "
+                          "export)")
         gap = cert.get("certified_gap")
-        ok = ok and gap is not None and gap <= args.tolerance
+        if gap is None:
+            failed.append(f"no certified gap: {cert.get('lower_bound_note', 'no lower bound')}")
+        elif not gap <= args.tolerance:
+            failed.append(f"certified gap {gap:.3g} > tolerance {args.tolerance:g}")
         # The objective p2pgrid reports is the exported QP's at the exported x.
         reported = cert["reported_objective"]
         cert["objective_matches_report"] = reported is not None and abs(
             cert["objective"] - reported) <= 1e-9 * max(1.0, abs(reported))
-        ok = ok and cert["objective_matches_report"]
+        if reported is None:
+            failed.append("the export's solution reports no objective (null or absent) to "
+                          "compare the objective of x with")
+        elif not cert["objective_matches_report"]:
+            failed.append(f"objective of x ({cert['objective']!r}) differs from the reported "
+                          f"one ({reported!r})")
         # A plan p2pgrid did not call solved, or whose x breaks a row by more than
         # --max-violation, is no optimum however low its objective.
-        ok = ok and cert["status"] == "solved" and cert["max_violation"] <= args.max_violation
-    elif args.certificate_only:
-        sys.exit(f"check_qp: {args.qp} has no 'solution' (exported before p2pgrid wrote one)")
+        if cert["status"] != "solved":
+            failed.append(f"plan status {cert['status'] or 'absent'}, not solved")
+        if not cert["max_violation"] <= args.max_violation:
+            failed.append(f"row {cert['worst_row']} violated by {cert['max_violation']:.3g} > "
+                          f"--max-violation {args.max_violation:g}")
     if not args.certificate_only:
         cvx = solve_cvxopt(qp)
         out["cvxopt"] = cvx
         if reference is not None:
-            cvx["relative_gap"] = abs(reference - cvx["objective"]) / max(1.0, abs(cvx["objective"]))
+            if cvx["objective"] is not None:
+                cvx["relative_gap"] = (abs(reference - cvx["objective"]) /
+                                       max(1.0, abs(cvx["objective"])))
             # Only a converged solve is a reference: on these QPs CVXOPT often stops early
             # ("unknown", a singular KKT matrix), above the optimum the certificate brackets.
             if cvx["status"] == "optimal":
-                ok = ok and cvx["relative_gap"] <= args.tolerance
+                if not cvx["relative_gap"] <= args.tolerance:
+                    failed.append(f"CVXOPT's optimum {cvx['objective']:.10g} and p2pgrid's "
+                                  f"objective {reference:.10g} differ by "
+                                  f"{cvx['relative_gap']:.3g} relative > tolerance "
+                                  f"{args.tolerance:g}")
             elif "certificate" not in out:
-                ok = False
+                failed.append(f"CVXOPT not optimal (status {cvx['status']}) and no certificate")
     if reference is not None:
         out["p2pgrid_objective"] = reference
     if "certificate" not in out and reference is None:
         out["note"] = "no solution in the export and no --expert: nothing was compared"
-        ok = False
-    out["passed"] = bool(ok)
-    print(json.dumps(out))
-    return 0 if ok else 1
+        failed.append("nothing compared: no solution in the export and no objective from "
+                      "--expert")
+    out["passed"] = not failed
+    out["failed"] = failed
+    print(json.dumps(finite_json(out), allow_nan=False))
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@
 #pragma once
 
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/threads.hpp"
+#include "p2pgrid/env/env_spec.hpp"
 
 namespace p2pgrid::cli {
 
@@ -34,6 +35,11 @@ struct Invocation {
   std::string out_dir;  // "" when --out was not given
   std::string command;  // "bench expert"
   std::vector<std::string> argv;  // the whole command line, program name first
+  std::string failure;            // why a run that wrote its outputs exits 1 (run.json's "error")
+
+  /// A failure found after the outputs were written (an expert plan not solved, a power flow
+  /// that diverged): printed as an error, kept for run.json, and the exit status 1 returned.
+  int fail(const std::string& why);
 
   bool has(const std::string& flag) const { return flags.count(flag) > 0; }
   std::string flag_or(const std::string& flag, const std::string& fallback) const;
@@ -45,8 +51,9 @@ struct Invocation {
   /// The resolved config to out_dir/config.json (nothing without --out).
   void write_config() const;
   /// When --out was given: the resolved config to OUT/config.json and what made the outputs to
-  /// OUT/run.json (version, git commit, command line, status "finished" or "failed", exit
-  /// status, and the error of a failed run).
+  /// OUT/run.json (version, git commit, command line, status "finished", or "failed" for a
+  /// nonzero exit status, the exit status, and the error of a failed run: `error`, else
+  /// `failure`).
   void write_run_record(int exit_status, const std::string& error = "") const;
   nlohmann::json run_json(const std::string& status) const;
 };
@@ -94,13 +101,17 @@ nlohmann::json play_rollout(Config& config);
 /// instead of after the work before it.
 void check_rollout_config(Config config);
 
-/// For a report of play_rollout with the expert policy: writes a line to stderr and returns
-/// true if any plan was not solved or failed the DSO's AC check (the commands then exit 1 after
-/// writing their outputs, so that a sweep's driver sees it); false otherwise.
-bool expert_failures_reported(const nlohmann::json& report);
+/// For a report of play_rollout with the expert policy: what went wrong if any plan was not
+/// solved or failed the DSO's AC check (the commands then exit 1 through Invocation::fail after
+/// writing their outputs, so that a sweep's driver sees it); "" otherwise.
+std::string expert_failure(const nlohmann::json& report);
 /// One line on the certificates of the expert's solved plans (a rollout report's "expert"
 /// object, with expert.certify), after `prefix`.
 void print_expert_certificates(const nlohmann::json& expert, const std::string& prefix);
+
+/// The day of the year that expert.day (an index into env.split's days) names; an Error names
+/// the key and the split's range.
+int expert_day_of_year(const Config& config, const EnvSpec& spec);
 
 /// True for output.format = json, false for text; any other value is an Error naming the key
 /// (for the commands that print a report as text or JSON).

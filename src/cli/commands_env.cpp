@@ -58,19 +58,21 @@ void play_days_of_rollout_split(Config& cfg) {
   cfg.set("env.split=" + cfg.string("rollout.split"));
 }
 
-bool expert_failures_reported(const json& report) {
-  if (!report.contains("expert")) return false;
+std::string expert_failure(const json& report) {
+  if (!report.contains("expert")) return "";
   const json& x = report["expert"];
   const long long unsolved = x["unsolved_plans"], unverified = x["unverified_plans"];
-  if (unsolved + unverified == 0) return false;
-  std::cerr << "p2pgrid: error: " << unsolved << " of the expert's " << x["plans"].get<long long>()
-            << " plans were not solved and " << unverified << " failed the DSO's AC check";
+  if (unsolved + unverified == 0) return "";
+  std::ostringstream why;
+  why << unsolved << " of the expert's " << x["plans"].get<long long>()
+      << " plans were not solved and " << unverified << " failed the DSO's AC check";
   if (unverified > 0)
-    std::cerr << " (" << x["ac_diverged_plans"].get<long long>()
-              << " with a diverged AC power flow; worst voltage otherwise "
-              << x["worst_ac_violation_pu"].get<double>() << " p.u. beyond a limit)";
-  std::cerr << "; the days' expert_plans_usable say which\n";
-  return true;
+    why << " (" << x["ac_diverged_plans"].get<long long>()
+        << " with a diverged AC power flow; worst voltage otherwise "
+        << x["worst_ac_violation_pu"].get<double>() << " p.u. beyond a limit)";
+  why << "; each day's expert_plans_usable in the JSON report (--json, or rollout.json under "
+         "--out) says which";
+  return why.str();
 }
 
 void print_expert_certificates(const json& x, const std::string& prefix) {
@@ -104,25 +106,43 @@ int rollout_days(const Config& cfg, const EnvSpec& spec) {
   const std::vector<int> split_days = days_in_split(spec.profiles.year, spec.split);
   const long long want = cfg.integer("rollout.days");
   if (want < 1 || want > static_cast<long long>(split_days.size()))
-    throw Error("rollout.days = " + std::to_string(want) + ": the " + split_name(spec.split) +
-                " split has " + std::to_string(split_days.size()) + " days");
+    throw Error("rollout.days = " + std::to_string(want) + ": expected 1.." +
+                std::to_string(split_days.size()) + " (the " + split_name(spec.split) +
+                " split has " + std::to_string(split_days.size()) + " days)");
   return static_cast<int>(want);
 }
 
 }  // namespace
 
 void check_rollout_config(Config cfg) {
+  // What `bench expert` reads: env.split's days (rollout and expert play rollout.split's) and
+  // the bench's counts.
+  try {
+    parse_split(cfg.string("env.split"));
+  } catch (const Error& e) {
+    throw Error(std::string("env.split: ") + e.what());
+  }
+  cfg.integer_in("bench.batch", 1, 1 << 30);
+  cfg.integer_in("bench.repetitions", 1, 1000000);
+  cfg.integer_in("bench.warmup", 0, 1000000);
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
+  expert_day_of_year(cfg, spec);
   resolve_powerflow_config(cfg);
   rollout_days(cfg, spec);
   const std::string policy = cfg.string("rollout.policy");
   if (policy != "zero" && policy != "random" && policy != "expert")
     throw Error("rollout.policy '" + policy + "': expected zero, random or expert");
   resolve_expert_config(cfg);
+  const std::string trace_path = cfg.string("rollout.trace");
+  if (!trace_path.empty())
+    with_config_key("rollout.trace", trace_path, [&] { check_file_writable(trace_path); });
 }
 
 json play_rollout(Config& cfg) {
+  const std::string trace_file = cfg.string("rollout.trace");
+  if (!trace_file.empty())  // before any work, not after the days are played
+    with_config_key("rollout.trace", trace_file, [&] { check_file_writable(trace_file); });
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
   const PowerFlowChoice pf = resolve_powerflow_config(cfg);
@@ -200,7 +220,8 @@ json play_rollout(Config& cfg) {
   std::vector<double> mean(kNumMetrics, 0.0);
   for (int e = 0; e < days; ++e) {
     json d = day_metrics(sums.data() + std::size_t(e) * kNumMetrics);
-    d["day"] = day_ids[e];
+    d["day"] = day_ids[e];  // of the year (0-based), as the trace's and the export's
+    d["split_day"] = e;     // its index in the split: `p2pgrid expert --day` takes this one
     if (expert_policy) {
       d["expert_objective_cny"] = expert_objective[e];
       d["expert_plans_usable"] = expert_usable[e] != 0;
@@ -237,7 +258,9 @@ json play_rollout(Config& cfg) {
       report["expert"]["certify_s"] = st.certify_s;
     }
   }
-  if (!trace_path.empty()) write_text_file_atomic(trace_path, trace.str());
+  if (!trace_path.empty())
+    with_config_key("rollout.trace", trace_path,
+                    [&] { write_text_file_atomic(trace_path, trace.str()); });
   return report;
 }
 
@@ -258,21 +281,26 @@ int run_rollout(Invocation& inv) {
               << report["split"].get<std::string>() << " days, " << report["agents"].get<int>()
               << " prosumers on " << report["network"].get<std::string>() << " ("
               << report["backend"].get<std::string>() << ")\n"
-              << "  day   cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate  viol_mean_pu"
-                 "  nonconv     reward\n"
+              << "  day  (of year)   cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate"
+                 "  viol_mean_pu  nonconv     reward\n"
               << std::fixed;
     auto row = [](const std::string& label, const json& d) {
-      std::cout << std::setw(5) << label << std::setprecision(1) << std::setw(11)
-                << d["cost_cny"].get<double>() << std::setw(10) << d["p2p_kwh"].get<double>()
-                << std::setw(12) << d["grid_import_kwh"].get<double>() << std::setw(12)
+      std::cout << label << std::setprecision(1) << std::setw(11) << d["cost_cny"].get<double>()
+                << std::setw(10) << d["p2p_kwh"].get<double>() << std::setw(12)
+                << d["grid_import_kwh"].get<double>() << std::setw(12)
                 << d["grid_export_kwh"].get<double>() << std::setprecision(4) << std::setw(11)
                 << d["violation_rate"].get<double>() << std::setw(14)
                 << d["violation_mean_pu"].get<double>() << std::setprecision(0) << std::setw(9)
                 << d["nonconverged_steps"].get<double>() << std::setprecision(1) << std::setw(11)
                 << d["reward"].get<double>() << "\n";
     };
-    for (const json& d : per_day) row(std::to_string(d["day"].get<int>()), d);
-    row("mean", report["mean"]);
+    for (const json& d : per_day) {
+      std::ostringstream label;  // the split's index (expert --day), then the day of the year
+      label << std::setw(5) << d["split_day"].get<int>() << std::setw(11)
+            << "(" + std::to_string(d["day"].get<int>()) + ")";
+      row(label.str(), d);
+    }
+    row("   mean         ", report["mean"]);
     if (report.contains("expert")) {
       const json& x = report["expert"];
       std::cout << std::setprecision(1) << "expert: " << x["plans"].get<long long>()
@@ -289,7 +317,8 @@ int run_rollout(Invocation& inv) {
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/rollout.json", report.dump(2) + "\n");
   }
-  return expert_failures_reported(report) ? 1 : 0;
+  const std::string failure = expert_failure(report);
+  return failure.empty() ? 0 : inv.fail(failure);
 }
 
 int run_bench_env(Invocation& inv) {
@@ -320,8 +349,10 @@ int run_bench_env(Invocation& inv) {
   j["agent_steps_per_s"] = j["throughput_per_s"].get<double>() * env.num_agents();
   j["powerflow_method"] = to_string(pf.settings.method);
   j["powerflow_precision"] = to_string(pf.precision);
-  if (pf.backend == Backend::kCpu)
-    j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / threads;
+  if (pf.backend == Backend::kCpu) {
+    j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / cores_used(threads);
+    j["cores"] = cores_used(threads);
+  }
   std::cout << j.dump() << "\n";
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/bench_env.json", j.dump(2) + "\n");

@@ -54,18 +54,31 @@ json certificate_json(const ExpertCertificate& c) {
   return j;
 }
 
+}  // namespace
+
+int expert_day_of_year(const Config& cfg, const EnvSpec& spec) {
+  const std::vector<int> days = days_in_split(spec.profiles.year, spec.split);
+  const long long d = cfg.integer("expert.day");
+  if (d < 0 || d >= static_cast<long long>(days.size()))
+    throw Error("expert.day = " + std::to_string(d) + ": the " + split_name(spec.split) +
+                " split has days 0.." + std::to_string(days.size() - 1) +
+                " (an index into the split, not a day of the year)");
+  return days[d];
+}
+
+namespace {
+
 int run_expert(Invocation& inv) {
   Config& cfg = inv.config;
   if (inv.has("--json")) cfg.set("output.format=json");
   const bool as_json = json_output(cfg);  // checked before the solve
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
-  const std::vector<int> days = days_in_split(spec.profiles.year, spec.split);
   const long long d = cfg.integer("expert.day");
-  if (d < 0 || d >= static_cast<long long>(days.size()))
-    throw Error("expert.day = " + std::to_string(d) + ": the " + split_name(spec.split) +
-                " split has days 0.." + std::to_string(days.size() - 1));
-  const int day = days[d];
+  const int day = expert_day_of_year(cfg, spec);
+  const std::string export_path = cfg.string("expert.export_qp");
+  if (!export_path.empty())  // before the solve, not after
+    with_config_key("expert.export_qp", export_path, [&] { check_file_writable(export_path); });
   const auto start = std::chrono::steady_clock::now();
   Expert expert(spec, resolve_expert_config(cfg), resolve_powerflow_config(cfg));
   const double setup_s =
@@ -74,11 +87,12 @@ int run_expert(Invocation& inv) {
   const std::vector<ExpertPlan> plans = expert.plan({expert.initial_data(day)});
   const double solve_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   const ExpertPlan& p = plans[0];
-  const std::string export_path = cfg.string("expert.export_qp");
   if (!export_path.empty()) {
     // The QP the reported objective solves: with the voltage offsets of the DSO's last
     // re-linearization, if it made any (the day's linear ones otherwise), and its solution.
-    write_text_file_atomic(export_path, expert.export_qp(p).dump() + "\n");
+    with_config_key("expert.export_qp", export_path, [&] {
+      write_text_file_atomic(export_path, expert.export_qp(p).dump() + "\n");
+    });
     std::cerr << "wrote " << export_path << " (after " << p.dso_rounds
               << " DSO re-linearization(s))\n";
   }
@@ -86,6 +100,14 @@ int run_expert(Invocation& inv) {
   const auto t2 = std::chrono::steady_clock::now();
   const ExpertCertificate cert = expert.certify(p);
   j["certificate"] = certificate_json(cert);
+  // An unsolved plan's x may lie far outside its rows (an infeasible QP's always does): its
+  // cost can be below the optimum, so a gap would claim nothing. The bound still holds.
+  const bool solved = p.info.status == SolveStatus::kSolved;
+  if (!solved) {
+    j["certificate"]["gap"] = nullptr;
+    j["certificate"]["no_gap_reason"] =
+        std::string("the plan was not solved (") + to_string(p.info.status) + ")";
+  }
   j["certificate"]["seconds"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
   j["split"] = split_name(spec.split);
@@ -105,38 +127,50 @@ int run_expert(Invocation& inv) {
               << "  status         " << to_string(p.info.status) << " after " << p.info.iterations
               << " ADMM iterations (" << solve_s << " s; setup " << setup_s << " s)\n"
               << std::scientific << std::setprecision(2) << "  residuals      primal "
-              << p.info.primal_residual << ", dual " << p.info.dual_residual << "\n"
+              << p.info.primal_residual << " (in the rows' kW, kvar, kWh or p.u.), dual "
+              << p.info.dual_residual << " (CNY per kW, kvar or kWh)\n"
               << "  AC check       worst violation " << p.ac_violation_pu << " p.u. after "
               << p.dso_rounds << " DSO re-linearization(s)"
               << (p.ac_converged ? "" : " (AC NOT CONVERGED)") << "\n";
     // The gap says how far above the optimum x's cost lies; x itself meets its rows to the
     // violation (an unsolved plan's may be far off).
-    if (cert.bounded)
+    if (cert.bounded && !solved)
+      std::cout << "  certificate    none for this plan, which was not solved (its rows are met "
+                << "only within " << cert.max_violation
+                << " in their units); the QP's optimum >= " << std::fixed << std::setprecision(2)
+                << cert.lower_bound_cny << " CNY (weak duality)\n";
+    else if (cert.bounded)
       std::cout << "  certificate    within " << cert.gap
                 << " (relative) of the optimum, rows met within " << cert.max_violation
+                << " in their units"
                 << " (weak duality: optimum >= " << std::fixed << std::setprecision(2)
                 << cert.lower_bound_cny << " CNY)\n";
     else
       std::cout << "  certificate    none: " << cert.no_bound_reason << "\n";
-    std::cout << std::fixed << std::setprecision(2) << "  per prosumer (CNY):";
-    for (int a = 0; a < spec.num_agents(); ++a) {
-      if (a % 5 == 0) std::cout << "\n   ";
-      std::cout << std::setw(13) << p.prosumer_cost_cny[a];  // room for 1e6 CNY and a gap
-    }
-    std::cout << "\n";
+    std::size_t name_width = 4;
+    for (const auto& pr : spec.prosumers) name_width = std::max(name_width, pr.name.size());
+    std::cout << std::fixed << std::setprecision(2) << "  per prosumer   agent  " << std::left
+              << std::setw(int(name_width)) << "name" << std::right << "     cost (CNY)\n";
+    for (int a = 0; a < spec.num_agents(); ++a)
+      std::cout << "                 " << std::setw(5) << a << "  " << std::left
+                << std::setw(int(name_width)) << spec.prosumers[a].name << std::right << " "
+                << std::setw(14) << p.prosumer_cost_cny[a] << "\n";
   }
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/expert.json", j.dump(2) + "\n");
   }
-  if (p.info.status == SolveStatus::kSolved && !p.dso_verified)
-    std::cerr << "p2pgrid: error: the plan fails the DSO's AC check after " << p.dso_rounds
-              << " round(s): "
-              << (p.ac_converged ? "a voltage is " + format_short(p.ac_violation_pu) +
-                                       " p.u. beyond its limit (expert.dso_tolerance_pu " +
-                                       format_short(expert.settings().dso_tolerance_pu) + ")"
-                                 : std::string("an AC power flow did not converge"))
-              << "\n";
-  return p.usable() ? 0 : 1;
+  if (p.info.status != SolveStatus::kSolved)
+    return inv.fail(std::string("the plan was not solved: ADMM status ") +
+                    to_string(p.info.status) + " after " + std::to_string(p.info.iterations) +
+                    " iterations");
+  if (!p.dso_verified)
+    return inv.fail("the plan fails the DSO's AC check after " + std::to_string(p.dso_rounds) +
+                    " round(s): " +
+                    (p.ac_converged ? "a voltage is " + format_short(p.ac_violation_pu) +
+                                          " p.u. beyond its limit (expert.dso_tolerance_pu " +
+                                          format_short(expert.settings().dso_tolerance_pu) + ")"
+                                    : std::string("an AC power flow did not converge")));
+  return 0;
 }
 
 int run_bench_expert(Invocation& inv) {
@@ -180,8 +214,10 @@ int run_bench_expert(Invocation& inv) {
   const int threads = cpu_threads(pf.settings.threads);
   json j = bench_report("expert", pf.backend, int(batch), threads, "env_day_plans_per_s",
                         double(batch), t, warmup);
-  if (pf.backend == Backend::kCpu)
-    j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / threads;
+  if (pf.backend == Backend::kCpu) {
+    j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / cores_used(threads);
+    j["cores"] = cores_used(threads);
+  }
   j["network"] = spec.network.name;
   j["agents"] = spec.num_agents();
   // The last repetition's parts: host bounds, the batched ADMM, the DSO's AC check.
@@ -244,10 +280,13 @@ void register_expert_commands() {
   ex.summary =
       "perfect-foresight plan of one day (objective, per-prosumer costs, AC check, certified "
       "distance from the optimum)";
-  ex.usage = "--day D [--split test] [--json] [--export-qp FILE.json]";
-  ex.aliases = {{"--day", "expert.day"},          {"--split", "rollout.split"},
-                {"--export-qp", "expert.export_qp"}, {"--network", "network.file"},
-                {"--threads", "powerflow.threads"}};
+  ex.usage = "--day D [--split test] [--json] [--export-qp FILE.json] [--backend cpu|cuda]";
+  ex.aliases = {{"--day", "expert.day"},
+                {"--split", "rollout.split"},
+                {"--export-qp", "expert.export_qp"},
+                {"--network", "network.file"},
+                {"--threads", "powerflow.threads"},
+                {"--backend", "powerflow.backend"}};
   ex.flags = {{"--json", "print the report as JSON", false}};
   ex.run = run_expert;
   registry().push_back(ex);
@@ -255,9 +294,14 @@ void register_expert_commands() {
   Command bench;
   bench.name = "bench expert";
   bench.summary = "time batched expert plans (env-day plans per second); prints one JSON object";
-  bench.usage = "[--backend cpu|cuda] [--batch N] [--threads N] [--repetitions N]";
-  bench.aliases = {{"--backend", "powerflow.backend"}, {"--batch", "bench.batch"},
-                   {"--repetitions", "bench.repetitions"}, {"--threads", "powerflow.threads"}};
+  bench.usage =
+      "[--backend cpu|cuda] [--batch N] [--split train|test|...] [--threads N] [--repetitions N]";
+  // The days planned are env.split's first --batch (repeated past the split's end).
+  bench.aliases = {{"--backend", "powerflow.backend"},
+                   {"--batch", "bench.batch"},
+                   {"--split", "env.split"},
+                   {"--repetitions", "bench.repetitions"},
+                   {"--threads", "powerflow.threads"}};
   bench.run = run_bench_expert;
   registry().push_back(bench);
 }

@@ -124,16 +124,17 @@ int run_powerflow(Invocation& inv) {
   }
   if (!r.converged[0]) {
     // Stopped before the limit: the divergence guard (a voltage below min_voltage_pu, or NaN).
+    std::ostringstream why;
     if (r.iterations[0] < choice.settings.max_iterations)
-      std::cerr << "p2pgrid: error: power flow diverged after " << r.iterations[0]
-                << " iterations (a voltage fell below powerflow.min_voltage_pu = "
-                << choice.settings.min_voltage_pu << " p.u. or became NaN); the figures above "
-                << "are the last iterate's, not a solution\n";
+      why << "power flow diverged after " << r.iterations[0]
+          << " iterations (a voltage fell below powerflow.min_voltage_pu = "
+          << choice.settings.min_voltage_pu << " p.u. or became NaN); the figures above "
+          << "are the last iterate's, not a solution";
     else
-      std::cerr << "p2pgrid: error: power flow did not converge after " << r.iterations[0]
-                << " iterations (tolerance " << choice.settings.tolerance_pu
-                << " p.u.); the figures above are the last iterate's, not a solution\n";
-    return 1;
+      why << "power flow did not converge after " << r.iterations[0] << " iterations (tolerance "
+          << choice.settings.tolerance_pu << " p.u.); the figures above are the last iterate's, "
+          << "not a solution";
+    return inv.fail(why.str());
   }
   return 0;
 }
@@ -204,7 +205,8 @@ json bench_typed(const Network& net, const FeederModel& feeder, const PowerFlowC
   j["converged_fraction"] = conv_sum / batch;
   j["tolerance_pu"] = choice.settings.tolerance_pu;
   if (choice.backend == Backend::kCpu) {
-    j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / threads;
+    j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / cores_used(threads);
+    j["cores"] = cores_used(threads);
   } else {
     // Compulsory traffic: injections in, voltages, flows and per-env scalars out.
     const double bytes = double(batch) * (sizeof(Real) * (4.0 * nb + 2.0 * nl + 4.0) + 5.0);

@@ -33,6 +33,12 @@ void Invocation::prepare_out_dir() const {
   write_text_file_atomic(out_dir + "/run.json", run_json("running").dump(2) + "\n");
 }
 
+int Invocation::fail(const std::string& why) {
+  std::cerr << "p2pgrid: error: " << why << "\n";
+  failure = why;
+  return 1;
+}
+
 void Invocation::write_config() const {
   if (out_dir.empty()) return;
   write_text_file_atomic(out_dir + "/config.json", config.values().dump(2) + "\n");
@@ -55,9 +61,10 @@ void Invocation::write_run_record(int exit_status, const std::string& error) con
   } catch (const Error& e) {
     config_error = e.what();
   }
-  const std::string what = error.empty() ? config_error : error;
-  nlohmann::json run = run_json(what.empty() ? "finished" : "failed");
-  run["exit_status"] = what.empty() || exit_status != 0 ? exit_status : 2;
+  const std::string what = !error.empty() ? error : !config_error.empty() ? config_error : failure;
+  const bool failed = !what.empty() || exit_status != 0;
+  nlohmann::json run = run_json(failed ? "failed" : "finished");
+  run["exit_status"] = failed && exit_status == 0 ? 2 : exit_status;
   if (!what.empty()) run["error"] = what;
   write_text_file_atomic(out_dir + "/run.json", run.dump(2) + "\n");
   if (!config_error.empty() && error.empty()) throw Error(config_error);  // else reported
@@ -71,6 +78,11 @@ Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& 
   auto value_of = [&](size_t& i) -> std::string {
     const std::string& flag = args[i];
     if (i + 1 >= args.size()) throw Error(cmd.name + ": " + flag + " expects a value");
+    // `--day --split test` forgot the day: the next word is a flag, not the value.
+    const std::string& next = args[i + 1];
+    const std::string next_flag = next.substr(0, next.find('='));
+    if (std::find(known.begin(), known.end(), next_flag) != known.end())
+      throw Error(cmd.name + ": " + flag + " expects a value, got the option " + next);
     return args[++i];
   };
   // --config first, so that --set and aliases override it whatever their position.
@@ -125,7 +137,14 @@ Invocation parse_invocation(const Command& cmd, const std::vector<std::string>& 
     inv.positional.push_back(args[i]);
   }
   const int np = static_cast<int>(inv.positional.size());
-  if (np < cmd.min_positional || np > cmd.max_positional) {
+  if (np > cmd.max_positional) {
+    std::string extra;
+    for (int k = cmd.max_positional; k < np; ++k) extra += " '" + inv.positional[k] + "'";
+    throw Error(cmd.name + ": unexpected argument(s)" + extra + " (it takes " +
+                std::to_string(cmd.max_positional) + "); usage: p2pgrid " + cmd.name + " " +
+                cmd.usage);
+  }
+  if (np < cmd.min_positional) {
     throw Error(cmd.name + ": expected " +
                 (cmd.min_positional == cmd.max_positional
                      ? std::to_string(cmd.min_positional)
@@ -227,6 +246,11 @@ int main(int argc, char** argv) {
       if (!group.empty()) {
         std::string list = group[0];
         for (std::size_t i = 1; i < group.size(); ++i) list += ", " + group[i];
+        // `bench exper`: a word that is no subcommand, as opposed to none at all.
+        if (args.size() > 1 && args[1].rfind("-", 0) != 0)
+          throw p2pgrid::Error("unknown command '" + args[0] + " " + args[1] + "' (did you mean '" +
+                               p2pgrid::nearest_key(args[0] + " " + args[1], names) +
+                               "'? the subcommands are " + list + ")");
         throw p2pgrid::Error("'" + args[0] + "' needs a subcommand: " + list);
       }
       throw p2pgrid::Error("unknown command '" + args[0] + "' (did you mean '" +

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -25,9 +26,30 @@ const char* type_name(const json& v) {
   return "null";
 }
 
-// An integer default accepts only integers; a floating default accepts any number.
+/// A number with no fractional part that a long long holds (1e3 from a sweep script).
+bool integral_number(const json& v) {
+  if (v.is_number_integer()) return true;
+  if (!v.is_number_float()) return false;
+  const double x = v.get<double>();
+  return std::isfinite(x) && x == std::floor(x) && std::abs(x) < 9.0e15;
+}
+
+/// `v` as the schema's type: an integral float for an integer key becomes that integer.
+json coerced(const json& schema, const json& v) {
+  if (schema.is_number_integer() && v.is_number_float() && integral_number(v))
+    return static_cast<long long>(v.get<double>());
+  return v;
+}
+
+/// The value as an error names it: "null", or "a number 0.5".
+std::string described(const json& v) {
+  return v.is_null() ? std::string("null") : std::string(type_name(v)) + " " + v.dump();
+}
+
+// An integer default accepts integers (and numbers without a fraction); a floating default
+// accepts any number.
 bool same_type(const json& schema, const json& value) {
-  if (schema.is_number_integer()) return value.is_number_integer();
+  if (schema.is_number_integer()) return integral_number(value);
   if (schema.is_number()) return value.is_number();
   if (schema.is_null()) return true;
   return schema.type() == value.type();
@@ -65,13 +87,12 @@ void merge_into(const json& schema, json& target, const json& src, const std::st
     const json& s = schema.at(it.key());
     const json& v = it.value();
     if (!same_type(s, v)) {
-      throw Error(where + ": key '" + key + "' expects " + type_name(s) + ", got " +
-                  type_name(v) + " " + v.dump());
+      throw Error(where + ": key '" + key + "' expects " + type_name(s) + ", got " + described(v));
     }
     if (s.is_object()) {
       merge_into(s, target[it.key()], v, key, where, root_schema);
     } else {
-      target[it.key()] = v;
+      target[it.key()] = coerced(s, v);
     }
   }
 }
@@ -95,12 +116,31 @@ Config::Config(json defaults) : schema_(defaults), values_(std::move(defaults)) 
 
 void Config::merge_file(const std::string& path) {
   const std::string text = read_text_file(path);
+  // A key given twice in one object would silently keep the last value (a sweep's config
+  // edited by hand): an error instead. One set of keys per open object.
+  std::vector<std::vector<std::string>> open_objects;
+  std::string duplicate;
+  const json::parser_callback_t check_keys = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) open_objects.emplace_back();
+    if (event == json::parse_event_t::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == json::parse_event_t::key && !open_objects.empty() && duplicate.empty()) {
+      auto& keys = open_objects.back();
+      const std::string key = parsed.get<std::string>();
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) duplicate = key;
+      keys.push_back(key);
+    }
+    return true;
+  };
   json j;
   try {
-    j = json::parse(text);
+    j = json::parse(text, check_keys);
   } catch (const json::exception& e) {  // syntax, or a number beyond double's range
     throw Error(path + ": not valid JSON: " + e.what());
   }
+  if (!duplicate.empty())
+    throw Error(path + ": key '" + duplicate +
+                "' appears twice in one object (expected each key "
+                "once; JSON would keep only the last)");
   if (!j.is_object()) throw Error(path + ": expected a JSON object at the top level");
   merge(j, path);
 }
@@ -169,8 +209,8 @@ void Config::set(const std::string& assignment) {
     }
     if (!cur->is_null() && !same_type(*cur, value))
       throw Error("--set " + assignment + ": '" + at + "' is " + type_name(*cur) + ", got " +
-                  type_name(value) + " " + value.dump());
-    *cur = value;
+                  described(value));
+    *cur = coerced(*cur, value);
     value = std::move(array);
     parts.resize(k);
   }

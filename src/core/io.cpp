@@ -72,6 +72,25 @@ void write_text_file_atomic(const std::string& path, const std::string& text) {
   }
 }
 
+void check_file_writable(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  if (target.filename().empty() || fs::is_directory(target))
+    throw Error(path + ": expected a file name, not a folder");
+  std::error_code ec;
+  if (target.has_parent_path()) {
+    fs::create_directories(target.parent_path(), ec);
+    if (ec)
+      throw Error(path + ": cannot create folder " + target.parent_path().string() + " (" +
+                  ec.message() + ")");
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(path + ": cannot write in its folder (" + std::strerror(errno) + ")");
+  ::close(fd);
+  std::remove(tmp.c_str());
+}
+
 bool path_exists(const std::string& path) {
   std::error_code ec;
   return std::filesystem::exists(path, ec);

@@ -100,8 +100,10 @@ std::array<double, 24> hourly(const json& v, const std::string& where) {
     throw Error(where + ": expected 24 hourly prices (CNY/kWh), got " + v.dump());
   std::array<double, 24> out{};
   for (int h = 0; h < 24; ++h) {
-    if (!v[h].is_number() || !std::isfinite(v[h].get<double>()) || v[h].get<double>() < 0)
-      throw Error(where + "[" + std::to_string(h) + "]: expected a price >= 0, got " + v[h].dump());
+    // The upper end keeps costs and the expert QP's scaling finite (1e308 was accepted).
+    if (!v[h].is_number() || !(v[h].get<double>() >= 0 && v[h].get<double>() <= 1000))
+      throw Error(where + "[" + std::to_string(h) +
+                  "]: expected a price in [0, 1000] CNY/kWh, got " + v[h].dump());
     out[h] = v[h].get<double>();
   }
   return out;

@@ -45,14 +45,27 @@ ExpertSettings resolve_expert_config(const Config& c) {
       throw Error(std::string("config key '") + key + "' = " + format_double(c.number(key)) +
                   ": expected " + expected);
   };
-  require(s.admm.rho > 0, "expert.rho", "> 0");
-  require(s.admm.sigma > 0, "expert.sigma", "> 0");
+  // The upper and lower ends keep the KKT factorization and the scaled problem in range (a
+  // rho of 1e308 overflowed the factorization, one of 1e-320 ran to max_iterations).
+  auto within = [](double v, double lo, double hi) { return v >= lo && v <= hi; };
+  require(within(s.admm.rho, 1e-9, 1e6), "expert.rho", "a step size in [1e-9, 1e6]");
+  require(s.admm.sigma > 0 && s.admm.sigma <= 1, "expert.sigma", "0 < sigma <= 1");
   require(s.admm.alpha > 0 && s.admm.alpha < 2, "expert.alpha", "0 < alpha < 2");
-  require(s.admm.eps_abs >= 0, "expert.eps_abs", ">= 0");
-  require(s.admm.eps_rel >= 0, "expert.eps_rel", ">= 0");
-  require(s.admm.rho_factor_bounds > 0, "expert.rho_factor_bounds", "> 0");
-  require(s.admm.rho_factor_voltage > 0, "expert.rho_factor_voltage", "> 0");
-  require(s.admm.adaptive_rho_tolerance > 1, "expert.adaptive_rho_tolerance", "> 1");
+  require(within(s.admm.eps_abs, 0, 1), "expert.eps_abs", "a tolerance in [0, 1]");
+  require(within(s.admm.eps_rel, 0, 1), "expert.eps_rel", "a tolerance in [0, 1]");
+  require(within(s.admm.rho_factor_bounds, 1e-6, 1e6), "expert.rho_factor_bounds",
+          "a factor in [1e-6, 1e6]");
+  require(within(s.admm.rho_factor_voltage, 1e-6, 1e6), "expert.rho_factor_voltage",
+          "a factor in [1e-6, 1e6]");
+  require(s.admm.adaptive_rho_tolerance > 1 && s.admm.adaptive_rho_tolerance <= 1e6,
+          "expert.adaptive_rho_tolerance", "a ratio in (1, 1e6]");
+  // Checked where ExpertAdmm checks it too, so that `config show --check` sees it.
+  if (s.admm.anderson_memory > 0 && (s.admm.check_every % s.admm.anderson_interval != 0 ||
+                                     s.admm.max_iterations % s.admm.anderson_interval != 0))
+    throw Error(
+        "config key 'expert.anderson_interval' = " + std::to_string(s.admm.anderson_interval) +
+        ": expected a divisor of " + "expert.check_every (" + std::to_string(s.admm.check_every) +
+        ") and of expert.max_iterations (" + std::to_string(s.admm.max_iterations) + ")");
   s.inverter_facets = c.integer_in("expert.inverter_facets", 4, 1024);
   s.dso_rounds = c.integer_in("expert.dso_rounds", 0, 100);
   s.dso_tolerance_pu = c.number("expert.dso_tolerance_pu");

@@ -10,6 +10,7 @@
 
 #include "p2pgrid/core/device.hpp"
 #include "p2pgrid/core/io.hpp"
+#include "p2pgrid/core/threads.hpp"
 #include "p2pgrid/network/network.hpp"
 #include "support/env_fixtures.hpp"
 #include "support/run_cli.hpp"
@@ -70,6 +71,18 @@ TEST(Cli, UnknownOptionAndKeyNameTheNearestValidOne) {
       << r.err;
   r = run_cli("bench");
   EXPECT_NE(r.err.find("'p2pgrid bench powerflow', "), std::string::npos) << r.err;
+  r = run_cli("bench exper");
+  EXPECT_NE(r.err.find("unknown command 'bench exper' (did you mean 'bench expert'?"),
+            std::string::npos)
+      << r.err;
+  // A flag whose value was forgotten, and a word too many, are named.
+  r = run_cli("expert --day --split test");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--day expects a value, got the option --split"), std::string::npos)
+      << r.err;
+  r = run_cli("expert --day 0 extra");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("unexpected argument(s) 'extra'"), std::string::npos) << r.err;
 }
 
 TEST(Cli, ASwitchWithAValueAndAnUnknownFormatAreErrors) {
@@ -332,9 +345,13 @@ TEST(Cli, ExpertRolloutReportsWhatItsPlansCost) {
     EXPECT_TRUE(d["expert_plans_usable"].get<bool>());
     // The day's plan from step 0 (test day 1's re-linearized by the DSO): its certificate is
     // the one `p2pgrid expert` gives that day.
-    const auto one = run_cli("expert --split test --json --day " + std::to_string(day));
+    // The rollout's split_day is what `expert --day` takes; its day is the day of the year.
+    EXPECT_EQ(d["split_day"], day);
+    const auto one =
+        run_cli("expert --split test --json --day " + std::to_string(d["split_day"].get<int>()));
     ASSERT_EQ(one.status, 0) << one.err;
     const json own = json::parse(one.out);
+    EXPECT_EQ(own["day"], d["day"]);
     EXPECT_EQ(d["expert_objective_cny"], own["objective_cny"]);
     EXPECT_EQ(d["expert_certified_gap"], own["certificate"]["gap"]);
     EXPECT_LE(d["expert_certified_gap"].get<double>(), worst);
@@ -443,6 +460,19 @@ TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
   EXPECT_NEAR(own["max_violation"].get<double>(), c["max_violation"].get<double>(), 1e-9);
   EXPECT_NEAR(own["multipliers_moved"].get<double>(), c["equality_multipliers_moved"].get<double>(),
               1e-9);
+  // --expert must be this plan's JSON: day 3's passes, day 0's fails and says why (it had
+  // passed, a user's audit found).
+  write_text_file_atomic(dir + "/e3.json", expert_out);
+  r = test::run_command(tool + dir + "/q.json --certificate-only --expert " + dir + "/e3.json");
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(json::parse(r.out)["failed"], json::array());
+  r = run_cli("expert --day 0 --split test --json --out " + dir + "/day0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = test::run_command(tool + dir + "/q.json --certificate-only --expert " + dir +
+                        "/day0/expert.json");
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  const std::string failed = json::parse(r.out)["failed"].dump();
+  EXPECT_NE(failed.find("expert JSON is of day 24, the QP of day 27"), std::string::npos) << failed;
   // Corrupted: multipliers zeroed (the bound collapses), then a reported objective 1 % low.
   json q = json::parse(read_text_file(dir + "/q.json"));
   const json y = q["solution"]["y"];
@@ -470,14 +500,17 @@ TEST(Cli, CheckQpCertifiesTheExportedPlanAndRejectsACorruptedOne) {
 // check_qp.py's certificate on hand-built QPs where a careless bound would exceed the optimum
 // (rounding of a 1e17 constant and of cancelling multipliers, a multiplier of the wrong sign, a
 // free quadratic variable): tests/tools/check_qp_soundness.py, the cases of ExpertCertificate.*.
-TEST(Cli, CheckQpIsSoundOnHandBuiltQps) {
+// And malformed files (one-line errors, exit 2), an --expert JSON of another plan, strict JSON
+// out: tests/tools/check_qp_inputs.py.
+TEST(Cli, CheckQpIsSoundAndChecksItsInputsOnHandBuiltQps) {
   const std::string python = "/usr/bin/python3";
   P2P_SKIP_WITHOUT_NUMPY(python);
-  const auto r =
-      test::run_command(python + " " + P2P_SOURCE_DIR + "/tests/tools/check_qp_soundness.py " +
-                        P2P_SOURCE_DIR + "/tools/check_qp.py");
-  EXPECT_EQ(r.status, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out;
+  for (const char* script : {"check_qp_soundness.py", "check_qp_inputs.py"}) {
+    const auto r = test::run_command(python + " " + P2P_SOURCE_DIR + "/tests/tools/" + script +
+                                     " " + P2P_SOURCE_DIR + "/tools/check_qp.py");
+    EXPECT_EQ(r.status, 0) << script << ": " << r.out << r.err;
+    EXPECT_NE(r.out.find("ok"), std::string::npos) << script << ": " << r.out;
+  }
 }
 
 TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
@@ -507,6 +540,25 @@ TEST(Cli, ExpertFailuresExitNonZeroAfterTheirReport) {
   EXPECT_EQ(cert["solved_plans"], 0);
   EXPECT_EQ(cert["without_bound"], 0);
   EXPECT_TRUE(cert["gap_p50"].is_null());
+  // The expert command on an unsolved plan: no gap (its x can cost less than the optimum),
+  // the bound still given; the run's record says it failed, and why.
+  const std::string out = test::fresh_temp_dir() + "/unsolved";
+  r = run_cli("expert --day 0 --split test --json --set expert.max_iterations=20 --out " + out);
+  EXPECT_EQ(r.status, 1);
+  const json unsolved = json::parse(r.out);
+  EXPECT_TRUE(unsolved["certificate"]["gap"].is_null()) << unsolved["certificate"].dump();
+  EXPECT_EQ(unsolved["certificate"]["no_gap_reason"], "the plan was not solved (max_iterations)");
+  EXPECT_LT(unsolved["certificate"]["lower_bound_cny"].get<double>(),
+            unsolved["objective_cny"].get<double>());
+  const json record = json::parse(read_text_file(out + "/run.json"));
+  EXPECT_EQ(record["status"], "failed");
+  EXPECT_EQ(record["exit_status"], 1);
+  EXPECT_EQ(record["error"],
+            "the plan was not solved: ADMM status max_iterations after 20 iterations");
+  r = run_cli("expert --day 0 --split test --set expert.max_iterations=20");
+  EXPECT_NE(r.out.find("certificate    none for this plan, which was not solved"),
+            std::string::npos)
+      << r.out;
   // A solved plan the DSO did not pass (day 305 without a round): the expert command says so.
   const std::vector<int> train =
       days_in_split(test::default_env_spec().profiles.year, Split::kTrain);
@@ -541,8 +593,8 @@ TEST(Cli, ARolloutWhoseSolvedPlanFailsTheDsoCheckExitsOne) {
 
 TEST(Cli, AStudyWhoseExpertPlansAreUnusableExitsOneAfterItsReport) {
   // The study's power flows converge; its expert's plan (20 iterations) is not solved: the
-  // study writes its report, says why, and exits 1. The run itself finished: its record says
-  // so, with that exit status.
+  // study writes its report, says why, and exits 1; its record says it failed, and why (a
+  // sweep's driver reads run.json, not the terminal).
   const std::string dir = test::fresh_temp_dir() + "/study";
   const auto r = run_cli("study --days 1 --set expert.max_iterations=20 --out " + dir);
   EXPECT_EQ(r.status, 1);
@@ -552,8 +604,11 @@ TEST(Cli, AStudyWhoseExpertPlansAreUnusableExitsOneAfterItsReport) {
   EXPECT_EQ(study["env"]["expert"]["expert"]["unsolved_plans"], 1);
   const json run = json::parse(read_text_file(dir + "/run.json"));
   EXPECT_EQ(run["command"], "study");
-  EXPECT_EQ(run["status"], "finished");
+  EXPECT_EQ(run["status"], "failed");
   EXPECT_EQ(run["exit_status"], 1);
+  EXPECT_NE(run.value("error", "").find("1 of the expert's 1 plans were not solved"),
+            std::string::npos)
+      << run.dump();
 }
 
 TEST(Cli, ARunThatDiesLeavesItsOwnConfigBesideARunningRecord) {
@@ -614,6 +669,20 @@ TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {
   EXPECT_NE(r.err.find("rollout.days = 400"), std::string::npos) << r.err;
   r = run_cli("config show --check --set powerflow.backend=cuda");
   EXPECT_EQ(r.status, 0) << r.err;
+  // What the expert and its bench read, each of which passed --check and failed the run once
+  // (a user's audit).
+  for (const auto& [setting, message] : std::vector<std::pair<std::string, std::string>>{
+           {"expert.day=999", "expert.day = 999: the test split has days 0..83"},
+           {"expert.anderson_interval=7", "'expert.anderson_interval' = 7: expected a divisor"},
+           {"env.split=nonsense", "env.split: unknown split \"nonsense\""},
+           {"bench.batch=-5", "'bench.batch' = -5 is outside"},
+           {"rollout.trace=" + test::fresh_temp_dir() + "/a_file/t.csv", "rollout.trace = "}}) {
+    if (setting.rfind("rollout.trace", 0) == 0)  // a file where the folder should be
+      write_text_file_atomic(setting.substr(14, setting.size() - 14 - 6), "");
+    r = run_cli("config show --check --set " + setting);
+    EXPECT_EQ(r.status, 2) << setting;
+    EXPECT_NE(r.err.find(message), std::string::npos) << setting << ": " << r.err;
+  }
   // Without --check, keys and types only: a config for `powerflow` on another feeder, whose
   // buses the default prosumers do not fit, is shown.
   r = run_cli("config show --set rollout.days=400");
@@ -623,9 +692,36 @@ TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {
   r = run_cli("study --days 400");
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_NE(r.err.find("rollout.days = 400: the test split has"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rollout.days = 400: expected 1..84 (the test split has 84 days)"),
+            std::string::npos)
+      << r.err;
   r = run_cli("study --days 400 --set rollout.policy=greedy");
   EXPECT_NE(r.err.find("rollout.days = 400"), std::string::npos) << r.err;
+}
+
+TEST(Cli, AnOutputFileThatCannotBeWrittenFailsBeforeTheWork) {
+  // A file where the folder should be: the trace and the export fail in a second, naming
+  // their key, instead of after the days are played or the plan solved (whose report was lost).
+  // Before any work: here the CUDA backend, which fails at its first use on a machine without
+  // a GPU, comes later.
+  const std::string dir = test::fresh_temp_dir();
+  write_text_file_atomic(dir + "/a_file", "");
+  auto r =
+      run_cli("rollout --policy expert --days 1 --backend cuda --trace " + dir + "/a_file/t.csv");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("rollout.trace = " + dir + "/a_file/t.csv: "), std::string::npos) << r.err;
+  r = run_cli("expert --day 0 --backend cuda --export-qp " + dir + "/a_file/q.json");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("expert.export_qp = " + dir + "/a_file/q.json: "), std::string::npos)
+      << r.err;
+  r = run_cli("expert --day 0 --export-qp " + dir);  // a folder
+  EXPECT_NE(r.err.find("expected a file name, not a folder"), std::string::npos) << r.err;
+  // The check leaves nothing behind.
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& f : std::filesystem::directory_iterator(dir)) ++files;
+  EXPECT_EQ(files, 1u);
 }
 
 TEST(Cli, AFileThatCannotBeReadNamesItsConfigKey) {
@@ -656,12 +752,24 @@ TEST(Cli, BenchExpertReportsPlansAndIterations) {
   EXPECT_EQ(j["unit"], "env_day_plans_per_s");
   EXPECT_EQ(j["batch"], 2);
   EXPECT_EQ(j["split"], "train");
+  EXPECT_EQ(j["cores"], std::min(cpu_threads(), cores_used(1 << 20)));
   EXPECT_EQ(j["warm_start"], "cold");
   EXPECT_EQ(j["network"], "ieee141");
   EXPECT_EQ(j["agents"], 20);
   EXPECT_GT(j["throughput_per_s"].get<double>(), 0.0);
   EXPECT_LE(j["iterations_p50"].get<double>(), j["iterations_max"].get<double>());
   EXPECT_GT(j["mean_iterations"].get<double>(), 0.0);
+  // --split picks the days; more threads than processors share them, and the per-core figure
+  // divides by the processors (64 threads had claimed 64 cores' share).
+  const auto more = run_cli(
+      "bench expert --batch 1 --repetitions 1 --set bench.warmup=0 --split test --threads 64");
+  ASSERT_EQ(more.status, 0) << more.err;
+  const json m = json::parse(more.out);
+  EXPECT_EQ(m["split"], "test");
+  EXPECT_EQ(m["threads"], 64);
+  EXPECT_EQ(m["cores"], cores_used(64));
+  EXPECT_DOUBLE_EQ(m["throughput_per_core_per_s"].get<double>(),
+                   m["throughput_per_s"].get<double>() / cores_used(64));
 }
 
 TEST(Cli, NetworkInfoDescribesTheFeeder) {

@@ -97,6 +97,37 @@ TEST(Config, FileErrorsNameTheFileAndLeaveValuesUnchanged) {
   EXPECT_NE(msg2.find("line 2"), std::string::npos) << msg2;
 }
 
+TEST(Config, AKeyGivenTwiceInAFileIsAnError) {
+  // JSON would keep the last value silently; a sweep's config edited by hand should not.
+  const std::string dir = test::fresh_temp_dir();
+  const std::string twice = dir + "/twice.json";
+  write_text_file_atomic(twice, R"({"powerflow": {"max_iterations": 3, "max_iterations": 4}})");
+  Config c = small();
+  const std::string msg = error_of([&] { c.merge_file(twice); });
+  EXPECT_NE(msg.find(twice + ": key 'max_iterations' appears twice"), std::string::npos) << msg;
+  // The same key in two different objects is fine.
+  const std::string apart = dir + "/apart.json";
+  write_text_file_atomic(apart,
+                         R"({"powerflow": {"max_iterations": 3}, "output": {"format": "json"}})");
+  c.merge_file(apart);
+  EXPECT_EQ(c.integer("powerflow.max_iterations"), 3);
+}
+
+TEST(Config, IntegerKeysTakeNumbersWithoutAFraction) {
+  // 1e3 from a sweep script is the integer 1000; 2.5 and null are still errors.
+  Config c = small();
+  c.set("powerflow.max_iterations=1e3");
+  EXPECT_EQ(c.integer("powerflow.max_iterations"), 1000);
+  EXPECT_TRUE(c.values()["powerflow"]["max_iterations"].is_number_integer());
+  c.merge(nlohmann::json::parse(R"({"powerflow": {"max_iterations": 20.0}})"), "test");
+  EXPECT_EQ(c.integer("powerflow.max_iterations"), 20);
+  const std::string msg = error_of([&] { c.set("powerflow.max_iterations=null"); });
+  EXPECT_NE(msg.find("expects an integer, got null"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("null null"), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { c.set("powerflow.max_iterations=1e30"); }).find("expects an integer"),
+            std::string::npos);
+}
+
 TEST(Config, MalformedSetAssignment) {
   Config c = small();
   EXPECT_NE(error_of([&] { c.set("powerflow.backend"); }).find("expected key.path=value"),

@@ -245,7 +245,11 @@ TEST(EnvSpecErrors, Tariff) {
   std::string neg = "[0.1, 0.1, 0.1, -0.1";
   for (int h = 4; h < 24; ++h) neg += ", 0.1";
   EXPECT_MESSAGE_HAS(spec_error({"env.tariff.sell_cny_per_kwh=" + neg + "]"}),
-                     "env.tariff.sell_cny_per_kwh[3]", "expected a price >= 0");
+                     "env.tariff.sell_cny_per_kwh[3]", "expected a price in [0, 1000] CNY/kWh");
+  std::string huge = "[0.3, 1e308";  // would overflow the costs and the expert QP's scaling
+  for (int h = 2; h < 24; ++h) huge += ", 0.3";
+  EXPECT_MESSAGE_HAS(spec_error({"env.tariff.buy_cny_per_kwh=" + huge + "]"}),
+                     "env.tariff.buy_cny_per_kwh[1]", "expected a price in [0, 1000] CNY/kWh");
   std::string high = "[0.3, 0.3, 0.3, 0.3, 0.3, 0.5";  // hour 5: sell 0.5 > buy 0.32
   for (int h = 6; h < 24; ++h) high += ", 0.3";
   EXPECT_MESSAGE_HAS(spec_error({"env.tariff.sell_cny_per_kwh=" + high + "]"}), "env.tariff",

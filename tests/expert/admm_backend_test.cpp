@@ -567,7 +567,10 @@ TEST(ExpertAdmm, SettingsOutOfRangeAreErrorsThatNameThem) {
   for (const char* bad :
        {"expert.rho=0", "expert.sigma=-1", "expert.alpha=2", "expert.eps_abs=-1",
         "expert.eps_rel=-0.0001", "expert.rho_factor_bounds=0", "expert.rho_factor_voltage=-1",
-        "expert.adaptive_rho_tolerance=1", "expert.dso_tolerance_pu=-1"}) {
+        "expert.adaptive_rho_tolerance=1", "expert.dso_tolerance_pu=-1",
+        // Too large for the factorization or the scaled problem to stay in range.
+        "expert.rho=2000000", "expert.rho=1e-12", "expert.sigma=2", "expert.eps_rel=2",
+        "expert.rho_factor_bounds=2000000", "expert.adaptive_rho_tolerance=2000000"}) {
     Config d = Config::defaults();
     d.set(bad);
     const std::string assignment(bad);

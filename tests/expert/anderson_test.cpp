@@ -274,16 +274,28 @@ TEST(AndersonAcceleration, CutsTheIterationsOfAnOscillatingDayToTheSamePlan) {
 TEST(AndersonAcceleration, SettingsThatBreakTheSharedPointsAreErrorsThatNameThem) {
   Config c = Config::defaults();
   c.set("expert.anderson_interval=15");  // check_every is 20
-  const ExpertSettings s = resolve_expert_config(c);
+  // The config's check (what `config show --check` runs) names the key ...
+  const std::string from_config = test::error_of([&] { resolve_expert_config(c); });
+  EXPECT_NE(from_config.find("config key 'expert.anderson_interval' = 15"), std::string::npos)
+      << from_config;
+  EXPECT_NE(from_config.find("expert.check_every (20)"), std::string::npos) << from_config;
+  c.set("expert.anderson_interval=10");
+  c.set("expert.max_iterations=25");
+  EXPECT_NE(test::error_of([&] { resolve_expert_config(c); }).find("expert.max_iterations (25)"),
+            std::string::npos);
+  // ... and so does the solver's own, for callers that skip the config.
   const ExpertQp qp = build_expert_qp(test::default_env_spec(), 16);
-  const std::string e = test::error_of([&] { ExpertAdmm a(qp, s.admm); });
+  AdmmSettings direct;
+  direct.anderson_interval = 15;
+  direct.check_every = 20;
+  const std::string e = test::error_of([&] { ExpertAdmm a(qp, direct); });
   EXPECT_NE(e.find("expert.anderson_interval = 15"), std::string::npos) << e;
   EXPECT_NE(e.find("expert.check_every (20)"), std::string::npos) << e;
   c = Config::defaults();
   c.set("expert.anderson_memory=9");
   EXPECT_NE(test::error_of([&] { resolve_expert_config(c); }).find("expert.anderson_memory"),
             std::string::npos);
-  AdmmSettings direct;  // the solver's own check, for callers that skip the config
+  direct = AdmmSettings{};
   direct.anderson_memory = 9;
   const std::string m = test::error_of([&] { ExpertAdmm a(qp, direct); });
   EXPECT_NE(m.find("expert.anderson_memory = 9: expected 0 (off) to 8"), std::string::npos) << m;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Adversarial cases for tools/check_qp.py's certificate (run by the C++ test
-Cli.CheckQpIsSoundOnHandBuiltQps): its lower bound must never exceed the optimum, whatever the
+Cli.CheckQpIsSoundAndChecksItsInputsOnHandBuiltQps): its lower bound must never exceed the optimum, whatever the
 multipliers and however the sums round; the same cases as ExpertCertificate.* for the C++ twin.
 
 usage: check_qp_soundness.py PATH/TO/tools/check_qp.py   (prints "ok", exits 1 on a failure)

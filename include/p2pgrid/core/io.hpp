@@ -13,6 +13,11 @@ std::string read_text_file(const std::string& path);
 /// `path`. Creates missing parent folders. Throws p2pgrid::Error on failure.
 void write_text_file_atomic(const std::string& path, const std::string& text);
 
+/// Checks, before a long run, that write_text_file_atomic(path, ...) will be able to write:
+/// creates the missing parent folders and writes and removes the temporary file beside `path`
+/// (`path` itself is not touched). Throws p2pgrid::Error naming the path otherwise.
+void check_file_writable(const std::string& path);
+
 /// True if a file or folder exists at `path`.
 bool path_exists(const std::string& path);
 

@@ -17,4 +17,16 @@ inline int cpu_threads(int requested = 0) {
 #endif
 }
 
+/// The cores `threads` workers can run on at once: more threads than the machine's processors
+/// share them, so a per-core figure divides by this (--threads 64 on 2 cores is 2 cores' work).
+inline int cores_used(int threads) {
+#if defined(_OPENMP)
+  const int procs = omp_get_num_procs();
+  return threads < procs ? threads : procs;
+#else
+  (void)threads;
+  return 1;
+#endif
+}
+
 }  // namespace p2pgrid
