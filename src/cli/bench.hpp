@@ -10,10 +10,26 @@
 #include <string>
 #include <vector>
 
+#include "p2pgrid/core/config.hpp"
 #include "p2pgrid/core/device.hpp"
 #include "p2pgrid/core/error.hpp"
 
 namespace p2pgrid::cli {
+
+/// The most bench.batch each command takes (what its buffers need: about 10 KB per power flow,
+/// 0.1 MB per env with its observations, 1.2 MB per env-day plan on the host).
+constexpr long long kMostPowerFlowBatch = 1LL << 24;  // bench powerflow
+constexpr long long kMostEnvBatch = 1LL << 22;        // bench env, and study's throughput
+constexpr long long kMostExpertBatch = 65536;         // bench expert
+
+/// bench.batch in [1, most]; an Error names the key and the command's limit otherwise.
+inline int bench_batch(const Config& cfg, long long most, const std::string& command) {
+  const long long batch = cfg.integer("bench.batch");
+  if (batch < 1 || batch > most)
+    throw Error("config key 'bench.batch' = " + std::to_string(batch) + ": expected 1.." +
+                std::to_string(most) + " for " + command);
+  return static_cast<int>(batch);
+}
 
 struct BenchTimes {
   std::vector<double> seconds;  // one per timed repetition

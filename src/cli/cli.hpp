@@ -52,8 +52,8 @@ struct Invocation {
   void write_config() const;
   /// When --out was given: the resolved config to OUT/config.json and what made the outputs to
   /// OUT/run.json (version, git commit, command line, status "finished", or "failed" for a
-  /// nonzero exit status, the exit status, and the error of a failed run: `error`, else
-  /// `failure`).
+  /// nonzero exit status, the exit status, and the error of a failed run: `error`, else the
+  /// config's own write error, else `failure`).
   void write_run_record(int exit_status, const std::string& error = "") const;
   nlohmann::json run_json(const std::string& status) const;
 };
@@ -100,6 +100,10 @@ nlohmann::json play_rollout(Config& config);
 /// day count, policy, expert settings) without playing: an Error names the bad key in a second
 /// instead of after the work before it.
 void check_rollout_config(Config config);
+
+/// What `config show --check` checks: check_rollout_config, and what `expert` and the benches
+/// read (expert.day, env.split, bench.*), each key named in its Error.
+void check_config(Config config);
 
 /// For a report of play_rollout with the expert policy: what went wrong if any plan was not
 /// solved or failed the DSO's AC check (the commands then exit 1 through Invocation::fail after

@@ -11,13 +11,14 @@ void register_config_commands() {
   show.summary = "print the resolved config (defaults + --config + --set) as JSON";
   show.usage = "[--config FILE.json] [--set key.path=value]... [--check]";
   show.flags = {{"--check",
-                 "first check the values as rollout, study and expert read them (the env spec "
-                 "with its network and profiles, days, policy, expert settings)",
+                 "first check the values as rollout, study, expert and the benches read them "
+                 "(the env spec with its network and profiles, days, policy, expert settings, "
+                 "bench counts)",
                  false}};
   show.run = [](Invocation& inv) {
     // Keys and types are always checked; values only with --check, because the env's settings
     // need not fit a config meant for `powerflow` alone (another feeder, no prosumers' buses).
-    if (inv.has("--check")) check_rollout_config(inv.config);
+    if (inv.has("--check")) check_config(inv.config);
     std::cout << inv.config.values().dump(2) << "\n";
     return 0;
   };

@@ -115,19 +115,8 @@ int rollout_days(const Config& cfg, const EnvSpec& spec) {
 }  // namespace
 
 void check_rollout_config(Config cfg) {
-  // What `bench expert` reads: env.split's days (rollout and expert play rollout.split's) and
-  // the bench's counts.
-  try {
-    parse_split(cfg.string("env.split"));
-  } catch (const Error& e) {
-    throw Error(std::string("env.split: ") + e.what());
-  }
-  cfg.integer_in("bench.batch", 1, 1 << 30);
-  cfg.integer_in("bench.repetitions", 1, 1000000);
-  cfg.integer_in("bench.warmup", 0, 1000000);
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
-  expert_day_of_year(cfg, spec);
   resolve_powerflow_config(cfg);
   rollout_days(cfg, spec);
   const std::string policy = cfg.string("rollout.policy");
@@ -137,6 +126,31 @@ void check_rollout_config(Config cfg) {
   const std::string trace_path = cfg.string("rollout.trace");
   if (!trace_path.empty())
     with_config_key("rollout.trace", trace_path, [&] { check_file_writable(trace_path); });
+}
+
+void check_config(Config cfg) {
+  // What `bench expert` reads: env.split's days (rollout and expert play rollout.split's).
+  try {
+    parse_split(cfg.string("env.split"));
+  } catch (const Error& e) {
+    throw Error(std::string("env.split: ") + e.what());
+  }
+  check_rollout_config(cfg);
+  play_days_of_rollout_split(cfg);
+  expert_day_of_year(cfg, build_env_spec(cfg));
+  // The benches' counts, bench.batch against the largest limit; a lower one is a note, since
+  // a config is not tied to one command.
+  const int batch = bench_batch(cfg, kMostPowerFlowBatch, "bench powerflow");
+  for (const auto& [most, commands] :
+       {std::pair<long long, const char*>{kMostEnvBatch, "bench env, study and bench expert"},
+        {kMostExpertBatch, "bench expert"}})
+    if (batch > most) {
+      std::cerr << "p2pgrid: note: bench.batch = " << batch << " is above the limit of " << commands
+                << " (" << most << ")\n";
+      break;
+    }
+  cfg.integer_in("bench.repetitions", 1, 1000000);
+  cfg.integer_in("bench.warmup", 0, 1000000);
 }
 
 json play_rollout(Config& cfg) {
@@ -150,7 +164,7 @@ json play_rollout(Config& cfg) {
   const int days = rollout_days(cfg, spec);
   const std::vector<int> day_ids(split_days.begin(), split_days.begin() + days);
   EnvBatch env(spec, pf.backend, days, pf);
-  const std::uint64_t seed = static_cast<std::uint64_t>(cfg.integer("rollout.seed"));
+  const std::uint64_t seed = cfg.seed("rollout.seed");
   env.reset(seed, day_ids);
   const std::string policy = cfg.string("rollout.policy");
   const std::string trace_path = cfg.string("rollout.trace");
@@ -180,7 +194,10 @@ json play_rollout(Config& cfg) {
         if (t == 0) expert_objective[e] = plan.objective_cny;
         if (t == 0 && !expert_policy->certificates().empty()) {
           const ExpertCertificate& c = expert_policy->certificates()[e];
-          expert_gap.push_back(c.bounded && std::isfinite(c.gap) ? json(c.gap) : json(nullptr));
+          // An unsolved plan's x may cost less than the optimum: no gap (as `p2pgrid expert`).
+          const bool solved = plan.info.status == SolveStatus::kSolved;
+          expert_gap.push_back(solved && c.bounded && std::isfinite(c.gap) ? json(c.gap)
+                                                                           : json(nullptr));
         }
         expert_usable[e] &= plan.usable();
       }
@@ -278,8 +295,9 @@ int run_rollout(Invocation& inv) {
     std::cout << report.dump(2) << "\n";
   } else {
     std::cout << "rollout: policy " << policy << ", " << days << " "
-              << report["split"].get<std::string>() << " days, " << report["agents"].get<int>()
-              << " prosumers on " << report["network"].get<std::string>() << " ("
+              << report["split"].get<std::string>() << (days == 1 ? " day, " : " days, ")
+              << report["agents"].get<int>() << " prosumers on "
+              << report["network"].get<std::string>() << " ("
               << report["backend"].get<std::string>() << ")\n"
               << "  day  (of year)   cost_cny   p2p_kwh  import_kwh  export_kwh  viol_rate"
                  "  viol_mean_pu  nonconv     reward\n"
@@ -314,6 +332,10 @@ int run_rollout(Invocation& inv) {
       if (x.contains("certified_plans")) print_expert_certificates(x, "expert: ");
     }
   }
+  const double nonconverged = report["mean"]["nonconverged_steps"].get<double>();
+  if (nonconverged > 0)  // their violations are not counted: the table would read clean
+    std::cerr << "p2pgrid: warning: the power flow did not converge on " << nonconverged
+              << " steps per day; viol_rate and viol_mean_pu leave those steps out\n";
   if (!inv.out_dir.empty()) {
     write_text_file_atomic(inv.out_dir + "/rollout.json", report.dump(2) + "\n");
   }
@@ -325,14 +347,13 @@ int run_bench_env(Invocation& inv) {
   Config& cfg = inv.config;
   const EnvSpec spec = build_env_spec(cfg);
   const PowerFlowChoice pf = resolve_powerflow_config(cfg);
-  const long long batch = cfg.integer("bench.batch");
+  const int batch = bench_batch(cfg, kMostEnvBatch, "bench env");
   const long long steps = cfg.integer("bench.steps");
-  if (batch < 1 || batch > (1LL << 22)) throw Error("bench.batch must be in [1, 2^22]");
   if (steps < 1) throw Error("bench.steps must be >= 1");
   EnvBatch env(spec, pf.backend, int(batch), pf);
-  env.reset(static_cast<std::uint64_t>(cfg.integer("bench.seed")));
+  env.reset(cfg.seed("bench.seed"));
   std::vector<float> actions;
-  policy_actions("random", cfg.integer("bench.seed"), 0, int(batch), env.num_agents(), actions);
+  policy_actions("random", cfg.seed("bench.seed"), 0, int(batch), env.num_agents(), actions);
   DeviceBuffer<float> d_actions(pf.backend, actions.size());
   d_actions.copy_from_host(actions.data(), actions.size());
   const int warmup = cfg.integer_in("bench.warmup", 0, 1000000);
@@ -349,6 +370,16 @@ int run_bench_env(Invocation& inv) {
   j["agent_steps_per_s"] = j["throughput_per_s"].get<double>() * env.num_agents();
   j["powerflow_method"] = to_string(pf.settings.method);
   j["powerflow_precision"] = to_string(pf.precision);
+  // A diverged power flow stops early, so the figure means little unless they converged.
+  const std::vector<std::uint8_t> converged = env.pf_converged_host();
+  const double fraction =
+      std::count_if(converged.begin(), converged.end(), [](std::uint8_t c) { return c != 0; }) /
+      double(batch);
+  j["last_step_converged_fraction"] = fraction;
+  if (fraction < 1)
+    std::cerr << "p2pgrid: warning: only " << fraction * 100 << " % of the last step's power "
+              << "flows converged (env.feeder_load_scale, the devices' sizes?): the figure times "
+              << "diverged solves\n";
   if (pf.backend == Backend::kCpu) {
     j["throughput_per_core_per_s"] = j["throughput_per_s"].get<double>() / cores_used(threads);
     j["cores"] = cores_used(threads);
@@ -371,8 +402,10 @@ int run_import_elia(Invocation& inv) {
   if (year_text.empty() || *end != '\0' || year_l < 1900 || year_l > 2200)
     throw Error("data import-elia: --year '" + year_text + "': expected a year such as 2017");
   const int year = static_cast<int>(year_l);
+  std::vector<std::string> repairs;  // fills and clamps, also in the file's `source`
   const YearProfiles p = import_elia_csv(inv.flags.at("--pv"), inv.flags.at("--wind"),
-                                         inv.flags.at("--load"), year, options);
+                                         inv.flags.at("--load"), year, options, &repairs);
+  for (const std::string& r : repairs) std::cerr << "p2pgrid: note: " << r << "\n";
   write_text_file_atomic(inv.flags.at("-o"), year_profiles_to_json_text(p));
   double pv = 0, wind = 0, load = 0;
   for (std::size_t i = 0; i < p.pv_cf.size(); ++i) {
@@ -411,7 +444,7 @@ void register_env_commands() {
   bench.aliases = {{"--backend", "powerflow.backend"}, {"--batch", "bench.batch"},
                    {"--steps", "bench.steps"},         {"--repetitions", "bench.repetitions"},
                    {"--threads", "powerflow.threads"}, {"--precision", "powerflow.precision"},
-                   {"--method", "powerflow.method"}};
+                   {"--method", "powerflow.method"},   {"--network", "network.file"}};
   bench.run = run_bench_env;
   registry().push_back(bench);
 

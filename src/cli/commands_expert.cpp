@@ -72,13 +72,13 @@ int run_expert(Invocation& inv) {
   Config& cfg = inv.config;
   if (inv.has("--json")) cfg.set("output.format=json");
   const bool as_json = json_output(cfg);  // checked before the solve
+  const std::string export_path = cfg.string("expert.export_qp");
+  if (!export_path.empty())  // before any work, not after the solve
+    with_config_key("expert.export_qp", export_path, [&] { check_file_writable(export_path); });
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
   const long long d = cfg.integer("expert.day");
   const int day = expert_day_of_year(cfg, spec);
-  const std::string export_path = cfg.string("expert.export_qp");
-  if (!export_path.empty())  // before the solve, not after
-    with_config_key("expert.export_qp", export_path, [&] { check_file_writable(export_path); });
   const auto start = std::chrono::steady_clock::now();
   Expert expert(spec, resolve_expert_config(cfg), resolve_powerflow_config(cfg));
   const double setup_s =
@@ -176,8 +176,7 @@ int run_expert(Invocation& inv) {
 int run_bench_expert(Invocation& inv) {
   Config& cfg = inv.config;
   const EnvSpec spec = build_env_spec(cfg);
-  const long long batch = cfg.integer("bench.batch");
-  if (batch < 1 || batch > 65536) throw Error("bench.batch must be in [1, 65536] for the expert");
+  const int batch = bench_batch(cfg, kMostExpertBatch, "bench expert");
   const PowerFlowChoice pf = resolve_powerflow_config(cfg);
   Expert expert(spec, resolve_expert_config(cfg), pf);
   const std::vector<int> days = days_in_split(spec.profiles.year, spec.split);

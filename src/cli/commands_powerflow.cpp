@@ -148,7 +148,9 @@ void random_injections(const Network& net, const Config& cfg, int batch, std::ve
     throw Error("config keys 'bench.load_scale_min' <= 'bench.load_scale_max' and >= 0 expected");
   if (!(cfg.number("bench.pv_bus_fraction") >= 0 && cfg.number("bench.pv_bus_fraction") <= 1))
     throw Error("config key 'bench.pv_bus_fraction' must be in [0, 1]");
-  std::mt19937_64 rng(static_cast<std::uint64_t>(cfg.integer("bench.seed")));
+  if (!(cfg.number("bench.pv_max_kw") >= 0))  // a negative injection would be extra load
+    throw Error("config key 'bench.pv_max_kw' must be >= 0 (kW)");
+  std::mt19937_64 rng(cfg.seed("bench.seed"));
   std::uniform_real_distribution<double> scale(cfg.number("bench.load_scale_min"),
                                                cfg.number("bench.load_scale_max"));
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -225,8 +227,7 @@ int run_bench_powerflow(Invocation& inv) {
   const Network& net = setup.net;
   const PowerFlowChoice& choice = setup.choice;
   const FeederModel& feeder = setup.feeder;
-  const long long batch = inv.config.integer("bench.batch");
-  if (batch < 1 || batch > (1LL << 24)) throw Error("config key 'bench.batch' must be in [1, 2^24]");
+  const int batch = bench_batch(inv.config, kMostPowerFlowBatch, "bench powerflow");
   if (inv.config.integer("bench.repetitions") < 1)
     throw Error("config key 'bench.repetitions' must be >= 1");
   const json j = choice.precision == Precision::kFloat32

@@ -31,6 +31,9 @@ int run_study(Invocation& inv) {
   Config checked = inv.config;  // the study plays every policy: rollout.policy is not read
   checked.set("rollout.policy=expert");
   check_rollout_config(checked);
+  bench_batch(inv.config, kMostEnvBatch, "study");  // the throughput section's, before any work
+  inv.config.integer_in("bench.warmup", 0, 1000000);
+  inv.config.integer_in("bench.repetitions", 1, 1000000);
   const std::string spec = inv.config.string("network.file");
   const Network net = with_config_key("network.file", spec, [&] { return load_network(spec); });
   const FeederModel feeder = FeederModel::build(net, spec);
@@ -135,30 +138,30 @@ int run_study(Invocation& inv) {
 
   // 3. Throughput of the batched solver on this machine (bench.batch, bench.warmup and
   //    bench.repetitions, as `bench powerflow` reads them).
-  const int bench_batch = inv.config.integer_in("bench.batch", 1, 1 << 22);
+  const int throughput_batch = bench_batch(inv.config, kMostEnvBatch, "study");
   const int bench_warmup = inv.config.integer_in("bench.warmup", 0, 1000000);
   const int bench_reps = inv.config.integer_in("bench.repetitions", 1, 1000000);
-  std::vector<double> pb(size_t(bench_batch) * nb), qb(pb.size());
-  for (int e = 0; e < bench_batch; ++e)
+  std::vector<double> pb(size_t(throughput_batch) * nb), qb(pb.size());
+  for (int e = 0; e < throughput_batch; ++e)
     for (int i = 0; i < nb; ++i) {
       const double s = 0.3 + 1.2 * ((e * 7919 + i * 104729) % 1000) / 1000.0;
       pb[size_t(e) * nb + i] = p0[i] * s;
       qb[size_t(e) * nb + i] = q0[i] * s;
     }
-  PowerFlowBatch<double> buf(choice.backend, bench_batch, nb, net.num_branches());
+  PowerFlowBatch<double> buf(choice.backend, throughput_batch, nb, net.num_branches());
   buf.p_inj_pu.copy_from_host(pb.data(), pb.size());
   buf.q_inj_pu.copy_from_host(qb.data(), qb.size());
   const PowerFlowIO<double> io = buf.io();
   const BenchTimes t = time_repeated(choice.backend, bench_warmup, bench_reps,
-                                     [&] { sweep->solve(bench_batch, io); });
-  const double rate = bench_batch / t.median();
+                                     [&] { sweep->solve(throughput_batch, io); });
+  const double rate = throughput_batch / t.median();
   std::cout << "\nThroughput: " << std::setprecision(0) << rate << " power flows/s ("
-            << to_string(choice.backend) << ", float64, batch " << bench_batch << ", median of "
-            << bench_reps << ")\n";
+            << to_string(choice.backend) << ", float64, batch " << throughput_batch
+            << ", median of " << bench_reps << ")\n";
   report["throughput"] = {
       {"power_flows_per_s", rate}, {"backend", to_string(choice.backend)},
       {"method", "sweep"},         {"precision", "float64"},
-      {"batch", bench_batch},      {"threads", cpu_threads(choice.settings.threads)},
+      {"batch", throughput_batch}, {"threads", cpu_threads(choice.settings.threads)},
       {"median_of", bench_reps}};
 
   // 4. The P2P trading env (20 prosumers) on the first test days under three policies; the

@@ -252,6 +252,13 @@ int Config::integer_in(const std::string& path, long long lo, long long hi) cons
   return static_cast<int>(v);
 }
 
+std::uint64_t Config::seed(const std::string& path) const {
+  const long long v = integer(path);
+  if (v < 0)
+    throw Error("config key '" + path + "' = " + std::to_string(v) + ": expected a seed >= 0");
+  return static_cast<std::uint64_t>(v);
+}
+
 bool Config::boolean(const std::string& path) const {
   const json& v = at(path);
   if (!v.is_boolean()) throw Error("config key '" + path + "' is not a boolean");

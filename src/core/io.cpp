@@ -31,6 +31,8 @@ void write_text_file_atomic(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   std::error_code ec;
+  if (target.filename().empty() || fs::is_directory(target, ec))
+    throw Error(path + ": expected a file name, not a folder");
   if (target.has_parent_path()) {
     fs::create_directories(target.parent_path(), ec);
     if (ec) throw Error(path + ": cannot create folder " + target.parent_path().string() + " (" +
@@ -40,7 +42,9 @@ void write_text_file_atomic(const std::string& path, const std::string& text) {
   // Written and synced to disk before the rename, and the folder synced after it, so that a
   // crash or a power loss leaves the old file or the new one, never an empty one.
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(tmp + ": cannot open for writing (" + std::strerror(errno) + ")");
+  if (fd < 0)
+    throw Error(path + ": cannot write (its temporary file " + tmp +
+                " cannot be opened: " + std::strerror(errno) + ")");
   auto fail = [&](const std::string& what) {
     const std::string reason = std::strerror(errno);
     ::close(fd);
@@ -78,12 +82,22 @@ void check_file_writable(const std::string& path) {
   if (target.filename().empty() || fs::is_directory(target))
     throw Error(path + ": expected a file name, not a folder");
   std::error_code ec;
-  if (target.has_parent_path()) {
-    fs::create_directories(target.parent_path(), ec);
-    if (ec)
-      throw Error(path + ": cannot create folder " + target.parent_path().string() + " (" +
-                  ec.message() + ")");
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (!fs::exists(folder, ec)) {
+    // The write would create the missing folders: the nearest one that exists must take them.
+    fs::path up = folder;
+    while (!up.empty() && up != up.parent_path() && !fs::exists(up, ec)) up = up.parent_path();
+    if (up.empty()) up = ".";
+    if (!fs::is_directory(up, ec))
+      throw Error(path + ": cannot create folder " + folder.string() + " (" + up.string() +
+                  " is not a folder)");
+    if (::access(up.c_str(), W_OK | X_OK) != 0)
+      throw Error(path + ": cannot create folder " + folder.string() + " in " + up.string() + " (" +
+                  std::strerror(errno) + ")");
+    return;
   }
+  if (!fs::is_directory(folder, ec))
+    throw Error(path + ": cannot write there (" + folder.string() + " is not a folder)");
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(path + ": cannot write in its folder (" + std::strerror(errno) + ")");

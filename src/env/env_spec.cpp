@@ -124,7 +124,7 @@ YearProfiles load_profiles(const Config& c) {
   const std::string fit_file = c.string("env.profiles.fit");
   const ProfileFit fit =
       with_config_key("env.profiles.fit", fit_file, [&] { return load_profile_fit(fit_file); });
-  return generate_profiles(fit, year, static_cast<std::uint64_t>(c.integer("env.profiles.seed")));
+  return generate_profiles(fit, year, c.seed("env.profiles.seed"));
 }
 
 }  // namespace

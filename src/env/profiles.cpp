@@ -682,6 +682,11 @@ std::vector<double> read_entsoe_load(const std::string& path, int year,
     throw Error(at_line(path, 1) +
                 ": header needs the columns \"Time (CET)\" and \"Actual Total Load [MW] ...\" "
                 "(ENTSO-E Transparency export)");
+  // The rows are read as Brussels wall clock; an export in UTC would be an hour off all year.
+  if (trim(header[0]).find("UTC") != std::string::npos)
+    throw Error(at_line(path, 1) + ": \"" + trim(header[0]) +
+                "\": expected the export in Brussels time, \"Time (CET)\" (ENTSO-E's CET/CEST "
+                "wall clock)");
   StepGrid grid(path, year);
   for (std::size_t l = 1; l < lines.size(); ++l) {
     const int line = static_cast<int>(l) + 1;
@@ -846,13 +851,24 @@ YearProfiles generate_profiles(const ProfileFit& fit, int year, std::uint64_t se
 
 YearProfiles import_elia_csv(const std::string& pv_csv, const std::string& wind_csv,
                              const std::string& load_csv, int year,
-                             const EliaImportOptions& options) {
+                             const EliaImportOptions& options,
+                             std::vector<std::string>* notes_out) {
   if (year < 1 || year > 9999)
     throw Error("import_elia_csv: year " + std::to_string(year) + " out of range [1, 9999]");
   std::vector<std::string> notes;
   const std::vector<double> pv = read_elia_cf(pv_csv, year, {"RealTime"}, options, notes);
   const std::vector<double> wind = read_elia_cf(wind_csv, year, {"Realtime"}, options, notes);
   const std::vector<double> load = read_entsoe_load(load_csv, year, options, notes);
+  std::vector<double> sorted = load;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  for (std::size_t i = 0; i < load.size(); ++i)
+    if (load[i] > 3 * median || load[i] < median / 5)
+      throw Error(load_csv + ": load " + fmt_double(load[i]) + " MW at " + slot_text(year, i) +
+                  " is " + fmt_double(load[i] / median) + " times the year's median " +
+                  fmt_double(median) +
+                  " MW (expected 0.2 to 3 times: a corrupt value or another "
+                  "unit would rescale the whole year)");
   const double peak = *std::max_element(load.begin(), load.end());
   YearProfiles p;
   p.year = year;
@@ -866,6 +882,7 @@ YearProfiles import_elia_csv(const std::string& pv_csv, const std::string& wind_
              " (Realtime / MonitoredCapacity), load " + load_csv +
              " (Actual Total Load / annual peak " + fmt_double(peak) + " MW)";
   if (!notes.empty()) p.source += "; " + join(notes, "; ");
+  if (notes_out) *notes_out = notes;
   return p;
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "p2pgrid/core/device.hpp"
 #include "p2pgrid/core/io.hpp"
@@ -675,7 +676,7 @@ TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {
            {"expert.day=999", "expert.day = 999: the test split has days 0..83"},
            {"expert.anderson_interval=7", "'expert.anderson_interval' = 7: expected a divisor"},
            {"env.split=nonsense", "env.split: unknown split \"nonsense\""},
-           {"bench.batch=-5", "'bench.batch' = -5 is outside"},
+           {"bench.batch=-5", "'bench.batch' = -5: expected 1.."},
            {"rollout.trace=" + test::fresh_temp_dir() + "/a_file/t.csv", "rollout.trace = "}}) {
     if (setting.rfind("rollout.trace", 0) == 0)  // a file where the folder should be
       write_text_file_atomic(setting.substr(14, setting.size() - 14 - 6), "");
@@ -697,31 +698,74 @@ TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {
       << r.err;
   r = run_cli("study --days 400 --set rollout.policy=greedy");
   EXPECT_NE(r.err.find("rollout.days = 400"), std::string::npos) << r.err;
+  // Nor expert.day, which only `expert` reads; but its throughput section's batch, before the
+  // power-flow sections.
+  r = run_cli("study --days 1 --set expert.day=100 --set bench.batch=5000000");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("'bench.batch' = 5000000: expected 1..4194304 for study"), std::string::npos)
+      << r.err;
+  // config show --check takes the largest limit, and notes the lower ones.
+  r = run_cli("config show --check --set bench.batch=100000");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("note: bench.batch = 100000 is above the limit of bench expert (65536)"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(Cli, AnOutputFileThatCannotBeWrittenFailsBeforeTheWork) {
   // A file where the folder should be: the trace and the export fail in a second, naming
   // their key, instead of after the days are played or the plan solved (whose report was lost).
-  // Before any work: here the CUDA backend, which fails at its first use on a machine without
-  // a GPU, comes later.
+  // Before any work: here a network file that does not exist, read next, comes later.
   const std::string dir = test::fresh_temp_dir();
   write_text_file_atomic(dir + "/a_file", "");
-  auto r =
-      run_cli("rollout --policy expert --days 1 --backend cuda --trace " + dir + "/a_file/t.csv");
+  const std::string later = " --set network.file=" + dir + "/none.json";
+  auto r = run_cli("rollout --policy expert --days 1 --trace " + dir + "/a_file/t.csv" + later);
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("rollout.trace = " + dir + "/a_file/t.csv: "), std::string::npos) << r.err;
-  r = run_cli("expert --day 0 --backend cuda --export-qp " + dir + "/a_file/q.json");
+  r = run_cli("expert --day 0 --export-qp " + dir + "/a_file/q.json" + later);
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("expert.export_qp = " + dir + "/a_file/q.json: "), std::string::npos)
       << r.err;
   r = run_cli("expert --day 0 --export-qp " + dir);  // a folder
   EXPECT_NE(r.err.find("expected a file name, not a folder"), std::string::npos) << r.err;
+  // A folder still to be made is fine, and the check makes none (the write will).
+  r = run_cli("config show --check --set rollout.trace=" + dir + "/new/deep/t.csv");
+  EXPECT_EQ(r.status, 0) << r.err;
   // The check leaves nothing behind.
   std::size_t files = 0;
   for ([[maybe_unused]] const auto& f : std::filesystem::directory_iterator(dir)) ++files;
   EXPECT_EQ(files, 1u);
+}
+
+TEST(Cli, TheEnvCommandsSayWhatTheirFiguresLeaveOut) {
+  // Found by a user's audit: a negative seed wrapped to 2^64 - 1; a bench or a rollout whose
+  // power flows all diverged printed figures (a fast step, a violation-free day) and no word.
+  auto r = run_cli("rollout --days 1 --seed -1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("'rollout.seed' = -1: expected a seed >= 0"), std::string::npos) << r.err;
+  const std::string bench_env =
+      "bench env --batch 4 --steps 1 --repetitions 1 --set bench.warmup=0 --network "
+      "builtin:ieee141";
+  r = run_cli(bench_env);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["last_step_converged_fraction"], 1.0);
+  EXPECT_EQ(r.err, "");
+  r = run_cli(bench_env + " --set env.feeder_load_scale=50");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["last_step_converged_fraction"], 0.0);
+  EXPECT_NE(r.err.find("warning: only 0 % of the last step's power flows converged"),
+            std::string::npos)
+      << r.err;
+  r = run_cli("rollout --days 1 --set env.feeder_load_scale=100");
+  EXPECT_NE(r.out.find("1 test day, "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("the power flow did not converge on 96 steps per day"), std::string::npos)
+      << r.err;
+  r = run_cli("bench powerflow --batch 4 --set bench.pv_max_kw=-5");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("'bench.pv_max_kw' must be >= 0"), std::string::npos) << r.err;
 }
 
 TEST(Cli, AFileThatCannotBeReadNamesItsConfigKey) {
@@ -752,7 +796,8 @@ TEST(Cli, BenchExpertReportsPlansAndIterations) {
   EXPECT_EQ(j["unit"], "env_day_plans_per_s");
   EXPECT_EQ(j["batch"], 2);
   EXPECT_EQ(j["split"], "train");
-  EXPECT_EQ(j["cores"], std::min(cpu_threads(), cores_used(1 << 20)));
+  EXPECT_EQ(j["cores"],
+            std::min(cpu_threads(), static_cast<int>(std::thread::hardware_concurrency())));
   EXPECT_EQ(j["warm_start"], "cold");
   EXPECT_EQ(j["network"], "ieee141");
   EXPECT_EQ(j["agents"], 20);
@@ -767,9 +812,10 @@ TEST(Cli, BenchExpertReportsPlansAndIterations) {
   const json m = json::parse(more.out);
   EXPECT_EQ(m["split"], "test");
   EXPECT_EQ(m["threads"], 64);
-  EXPECT_EQ(m["cores"], cores_used(64));
+  const int processors = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_EQ(m["cores"], std::min(64, processors));
   EXPECT_DOUBLE_EQ(m["throughput_per_core_per_s"].get<double>(),
-                   m["throughput_per_s"].get<double>() / cores_used(64));
+                   m["throughput_per_s"].get<double>() / std::min(64, processors));
 }
 
 TEST(Cli, NetworkInfoDescribesTheFeeder) {
@@ -820,6 +866,9 @@ TEST(Cli, ImportEliaThenRolloutOnRealProfiles) {
   r = run_cli("data import-elia --pv " + pv + " --wind " + wind + " --load " + load +
               " --year 2017 --repeat-last-day -o " + out);
   ASSERT_EQ(r.status, 0) << r.err;
+  // Its repairs are said on the terminal, not only in the file's `source`.
+  EXPECT_NE(r.err.find("note: " + wind + ": "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("capacity factors outside [0, 1] clamped"), std::string::npos) << r.err;
   r = run_cli("rollout --days 1 --json --set env.profiles.file=" + out);
   ASSERT_EQ(r.status, 0) << r.err;
   const double real = nlohmann::json::parse(r.out)["mean"]["cost_cny"].get<double>();

@@ -105,12 +105,22 @@ TEST(Config, AKeyGivenTwiceInAFileIsAnError) {
   Config c = small();
   const std::string msg = error_of([&] { c.merge_file(twice); });
   EXPECT_NE(msg.find(twice + ": key 'max_iterations' appears twice"), std::string::npos) << msg;
-  // The same key in two different objects is fine.
+  // The same key in two different objects is fine, at any depth and in arrays of objects,
+  // and a key of a closed object does not count in the one around it.
   const std::string apart = dir + "/apart.json";
-  write_text_file_atomic(apart,
-                         R"({"powerflow": {"max_iterations": 3}, "output": {"format": "json"}})");
-  c.merge_file(apart);
-  EXPECT_EQ(c.integer("powerflow.max_iterations"), 3);
+  write_text_file_atomic(apart, R"({"powerflow": {"max_iterations": 3},
+                                   "output": {"format": "json"}, "format": [{"a": {"b": 1}, "b": 2},
+                                   {"a": 1, "b": [{"b": 1}, {"b": 2}]}]})");
+  Config with_array(json::parse(R"({"powerflow": {"max_iterations": 50},
+                                    "output": {"format": "text"}, "format": []})"));
+  with_array.merge_file(apart);
+  EXPECT_EQ(with_array.integer("powerflow.max_iterations"), 3);
+  EXPECT_EQ(with_array.at("format").size(), 2u);
+  // A duplicate inside an array's object, after closed ones, is still found.
+  write_text_file_atomic(twice,
+                         R"({"format": [{"a": {"b": 1}}, {"a": 1, "c": {"d": 2}, "a": 2}]})");
+  const std::string nested = error_of([&] { with_array.merge_file(twice); });
+  EXPECT_NE(nested.find("key 'a' appears twice"), std::string::npos) << nested;
 }
 
 TEST(Config, IntegerKeysTakeNumbersWithoutAFraction) {

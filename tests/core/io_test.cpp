@@ -59,6 +59,17 @@ TEST(AtomicWrite, AFailedWriteNamesThePathAndKeepsTheOldFile) {
     EXPECT_NE(std::string(e.what()).find(dir + "/taken"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(std::filesystem::is_directory(dir + "/taken/inner"));
+  // A name that ends in a slash says a folder too: said so, and no folder is made for it.
+  for (const std::string& folder : {dir + "/taken/", dir + "/new_folder/"}) {
+    try {
+      write_text_file_atomic(folder, "new\n");
+      ADD_FAILURE() << "no error for " << folder;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(folder + ": expected a file name, not a folder"),
+                std::string::npos)
+          << e.what();
+    }
+  }
   EXPECT_EQ(read_text_file(path), "old\n");
   std::vector<std::string> names = names_in(dir);
   std::sort(names.begin(), names.end());

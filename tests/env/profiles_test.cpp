@@ -557,11 +557,12 @@ class ImportFiles {
     return path;
   }
   // Writes the synthetic year with the given edits applied.
-  YearProfiles import(const SyntheticYear& s, const EliaImportOptions& o = {}) {
+  YearProfiles import(const SyntheticYear& s, const EliaImportOptions& o = {},
+                      std::vector<std::string>* notes = nullptr) {
     pv_ = write("pv.csv", s.pv, "\r\n");  // the Elia exports use CRLF
     wind_ = write("wind.csv", s.wind, "\r\n");
     load_ = write("load.csv", s.load);
-    return import_elia_csv(pv_, wind_, load_, 2017, o);
+    return import_elia_csv(pv_, wind_, load_, 2017, o, notes);
   }
   std::string import_error(const SyntheticYear& s, const EliaImportOptions& o = {}) {
     return error_of([&] { import(s, o); });
@@ -623,13 +624,42 @@ TEST(EliaImportTest, ShortGapsAreInterpolated) {
     l = l.substr(0, l.rfind(",")) + ",\"N/A\"";
   }
   ImportFiles files;
-  const YearProfiles p = files.import(s);
+  std::vector<std::string> notes;  // what `data import-elia` prints
+  const YearProfiles p = files.import(s, {}, &notes);
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_NE(p.source.find(notes[0]), std::string::npos) << notes[0];
+  EXPECT_NE(p.source.find(notes[1]), std::string::npos) << notes[1];
   const int s0 = slot(129, 10, 0);
   const float before = p.wind_cf[s0 - 1], after = p.wind_cf[s0 + 4];
   for (int k = 0; k < 4; ++k)
     EXPECT_NEAR(p.wind_cf[s0 + k], before + (after - before) * (k + 1) / 5.0f, 1e-6);
   EXPECT_NE(p.source.find("wind.csv: 4 missing steps in 1 runs"), std::string::npos) << p.source;
   EXPECT_NE(p.source.find("load.csv: 4 missing steps in 1 runs"), std::string::npos) << p.source;
+}
+
+TEST(EliaImportTest, AnImplausibleLoadIsAnErrorThatNamesTheStep) {
+  // One value in another unit (or corrupt) would rescale the whole year through its peak.
+  for (const char* value : {"5000", "100"}) {  // the synthetic load is 1000-1095 MW
+    SyntheticYear s = synthetic();
+    std::string& l = s.load[1 + slot(40, 6, 0)];
+    l = l.substr(0, l.rfind(",")) + ",\"" + value + "\"";
+    ImportFiles files;
+    const std::string msg = files.import_error(s);
+    EXPECT_NE(msg.find(files.load() + ": load " + value + " MW at 2017-02-10 06:00 is "),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("times the year's median"), std::string::npos) << msg;
+  }
+}
+
+TEST(EliaImportTest, ALoadExportInUtcIsAnError) {
+  SyntheticYear s = synthetic();
+  s.load[0].replace(s.load[0].find("Time (CET)"), 10, "Time (UTC)");
+  ImportFiles files;
+  const std::string msg = files.import_error(s);
+  EXPECT_NE(msg.find(files.load() + ":1: \"Time (UTC)\": expected the export in Brussels time"),
+            std::string::npos)
+      << msg;
 }
 
 TEST(EliaImportTest, GapLongerThanOneHourIsAnError) {

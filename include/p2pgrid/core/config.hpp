@@ -3,6 +3,7 @@
 // JSON type; anything else is an Error naming the key, the source and the nearest valid key.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@ class Config {
   long long integer(const std::string& path) const;
   /// An integer key that must lie in [lo, hi]; anything else is an Error naming the key.
   int integer_in(const std::string& path, long long lo, long long hi) const;
+  /// A seed: an integer >= 0 (a negative one would wrap to 2^64 - 1 silently).
+  std::uint64_t seed(const std::string& path) const;
   bool boolean(const std::string& path) const;
   std::string string(const std::string& path) const;
 

@@ -13,9 +13,10 @@ std::string read_text_file(const std::string& path);
 /// `path`. Creates missing parent folders. Throws p2pgrid::Error on failure.
 void write_text_file_atomic(const std::string& path, const std::string& text);
 
-/// Checks, before a long run, that write_text_file_atomic(path, ...) will be able to write:
-/// creates the missing parent folders and writes and removes the temporary file beside `path`
-/// (`path` itself is not touched). Throws p2pgrid::Error naming the path otherwise.
+/// Checks, before a long run, that write_text_file_atomic(path, ...) will be able to write, and
+/// leaves nothing behind: where `path`'s folder exists, writes and removes the temporary file
+/// beside `path` (`path` itself is not touched); where it does not, the nearest folder that
+/// exists must take the new ones. Throws p2pgrid::Error naming the path otherwise.
 void check_file_writable(const std::string& path);
 
 /// True if a file or folder exists at `path`.

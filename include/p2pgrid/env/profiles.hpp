@@ -122,9 +122,14 @@ struct EliaImportOptions {
 ///    the wrong number of fields and a header without the needed columns are Errors naming the
 ///    file and the line. Rows outside `year` are ignored.
 ///  - Dec 31 missing (the 2017 solar and wind files): see EliaImportOptions.
+///  - A load above 3x or below 1/5 of the year's median is an Error naming the file and the
+///    step: one corrupt value would otherwise rescale the whole year (load_pu divides by the
+///    peak). Belgium's load stays within about 0.6x-1.4x of its median.
+/// `notes`, where given, receives the fills and clamps that `source` lists, one per entry.
 YearProfiles import_elia_csv(const std::string& pv_csv, const std::string& wind_csv,
                              const std::string& load_csv, int year,
-                             const EliaImportOptions& options = {});
+                             const EliaImportOptions& options = {},
+                             std::vector<std::string>* notes = nullptr);
 
 /// Days of a year used for training, model selection and the final test.
 enum class Split { kTrain, kValidation, kTest };
