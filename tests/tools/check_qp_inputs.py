@@ -25,32 +25,16 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qp_export import export_form  # noqa: E402
+
 if len(sys.argv) != 2:
     sys.exit(__doc__.strip().splitlines()[-1])
 CHECK_QP = sys.argv[1]
 PYTHON = sys.executable or "/usr/bin/python3"
 
 
-def qp(columns, q, l, u, constant=0.0, p=None):
-    """A QP in the export's form from A's columns [[(row, value), ...], ...] (as in
-    check_qp_soundness.py), as a JSON-ready dict."""
-    indptr, indices, data = [0], [], []
-    for col in columns:
-        for row, value in col:
-            indices.append(row)
-            data.append(value)
-        indptr.append(len(indices))
-    n = len(columns)
-    p = p or [0.0] * n
-    p_cols = [j for j in range(n) if p[j] != 0.0]
-    p_indptr = [sum(1 for j in p_cols if j < k) for k in range(n + 1)]
-    return {"format": "osqp-qp", "day": 5, "t0": 0, "n": n, "m": len(l), "q": q, "l": l,
-            "u": u, "constant": constant,
-            "A": {"format": "csc", "shape": [len(l), n], "indptr": indptr, "indices": indices,
-                  "data": data},
-            "P": {"format": "csc", "triangle": "upper", "shape": [n, n], "indptr": p_indptr,
-                  "indices": p_cols, "data": [p[j] for j in p_cols]},
-            "variable_names": [f"v{j}" for j in range(n)]}
+qp = export_form
 
 
 # g free with cost g^2 / 2, purchase b >= 0 at 1, sale e >= 0 at 0.5, g + b - e = 2: optimum 1.5

@@ -6,8 +6,12 @@ multipliers and however the sums round; the same cases as ExpertCertificate.* fo
 usage: check_qp_soundness.py PATH/TO/tools/check_qp.py   (prints "ok", exits 1 on a failure)
 """
 import importlib.util
+import os
 import sys
 from fractions import Fraction
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qp_export import export_form  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("check_qp", sys.argv[1])
 check_qp = importlib.util.module_from_spec(spec)
@@ -15,21 +19,8 @@ spec.loader.exec_module(check_qp)
 
 
 def qp(columns, q, l, u, constant=0.0, p=None):
-    """A QP in the export's form from A's columns [[(row, value), ...], ...]."""
-    indptr, indices, data = [0], [], []
-    for col in columns:
-        for row, value in col:
-            indices.append(row)
-            data.append(value)
-        indptr.append(len(indices))
-    n = len(columns)
-    p = p or [0.0] * n
-    p_cols = [j for j in range(n) if p[j] != 0.0]
-    p_indptr = [sum(1 for j in p_cols if j < k) for k in range(n + 1)]
-    raw = {"n": n, "m": len(l), "q": q, "l": l, "u": u, "constant": constant,
-           "A": {"indptr": indptr, "indices": indices, "data": data},
-           "P": {"indptr": p_indptr, "indices": p_cols, "data": [p[j] for j in p_cols]}}
-    return check_qp.Qp(raw, "case")
+    """The QP of qp_export.export_form, as check_qp reads it."""
+    return check_qp.Qp(export_form(columns, q, l, u, constant, p), "case")
 
 
 def bound(problem, x, y):
