@@ -97,9 +97,9 @@ void play_days_of_rollout_split(Config& config);
 nlohmann::json play_rollout(Config& config);
 
 /// Resolves and checks everything play_rollout reads (split, env spec and profiles, power flow,
-/// day count, policy, expert settings) without playing: an Error names the bad key in a second
-/// instead of after the work before it.
-void check_rollout_config(Config config);
+/// day count, policy, expert settings, trace file) without playing: an Error names the bad key
+/// in a second instead of after the work before it. Returns the env spec of rollout.split.
+EnvSpec check_rollout_config(Config config);
 
 /// What `config show --check` checks: check_rollout_config, and what `expert` and the benches
 /// read (expert.day, env.split, bench.*), each key named in its Error.

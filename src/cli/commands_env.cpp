@@ -112,9 +112,16 @@ int rollout_days(const Config& cfg, const EnvSpec& spec) {
   return static_cast<int>(want);
 }
 
+/// rollout.trace ("" for none), checked writable: before any work, not after the days are played.
+std::string writable_trace_path(const Config& cfg) {
+  const std::string path = cfg.string("rollout.trace");
+  if (!path.empty()) with_config_key("rollout.trace", path, [&] { check_file_writable(path); });
+  return path;
+}
+
 }  // namespace
 
-void check_rollout_config(Config cfg) {
+EnvSpec check_rollout_config(Config cfg) {
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
   resolve_powerflow_config(cfg);
@@ -123,9 +130,8 @@ void check_rollout_config(Config cfg) {
   if (policy != "zero" && policy != "random" && policy != "expert")
     throw Error("rollout.policy '" + policy + "': expected zero, random or expert");
   resolve_expert_config(cfg);
-  const std::string trace_path = cfg.string("rollout.trace");
-  if (!trace_path.empty())
-    with_config_key("rollout.trace", trace_path, [&] { check_file_writable(trace_path); });
+  writable_trace_path(cfg);
+  return spec;
 }
 
 void check_config(Config cfg) {
@@ -135,9 +141,8 @@ void check_config(Config cfg) {
   } catch (const Error& e) {
     throw Error(std::string("env.split: ") + e.what());
   }
-  check_rollout_config(cfg);
-  play_days_of_rollout_split(cfg);
-  expert_day_of_year(cfg, build_env_spec(cfg));
+  // expert.day indexes rollout.split's days, as `expert` plays them: the spec returned.
+  expert_day_of_year(cfg, check_rollout_config(cfg));
   // The benches' counts, bench.batch against the largest limit; a lower one is a note, since
   // a config is not tied to one command.
   const int batch = bench_batch(cfg, kMostPowerFlowBatch, "bench powerflow");
@@ -154,9 +159,7 @@ void check_config(Config cfg) {
 }
 
 json play_rollout(Config& cfg) {
-  const std::string trace_file = cfg.string("rollout.trace");
-  if (!trace_file.empty())  // before any work, not after the days are played
-    with_config_key("rollout.trace", trace_file, [&] { check_file_writable(trace_file); });
+  const std::string trace_path = writable_trace_path(cfg);
   play_days_of_rollout_split(cfg);
   const EnvSpec spec = build_env_spec(cfg);
   const PowerFlowChoice pf = resolve_powerflow_config(cfg);
@@ -167,7 +170,6 @@ json play_rollout(Config& cfg) {
   const std::uint64_t seed = cfg.seed("rollout.seed");
   env.reset(seed, day_ids);
   const std::string policy = cfg.string("rollout.policy");
-  const std::string trace_path = cfg.string("rollout.trace");
   const int A = env.num_agents();
   std::ostringstream trace;
   trace << std::setprecision(9);

@@ -27,12 +27,20 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+/// A path that names a folder (or ends in '/') cannot be a file's: an Error naming it.
+void require_file_name(const std::filesystem::path& target, const std::string& path) {
+  std::error_code ec;
+  if (target.filename().empty() || std::filesystem::is_directory(target, ec))
+    throw Error(path + ": expected a file name, not a folder");
+}
+}  // namespace
+
 void write_text_file_atomic(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   const fs::path target(path);
+  require_file_name(target, path);
   std::error_code ec;
-  if (target.filename().empty() || fs::is_directory(target, ec))
-    throw Error(path + ": expected a file name, not a folder");
   if (target.has_parent_path()) {
     fs::create_directories(target.parent_path(), ec);
     if (ec) throw Error(path + ": cannot create folder " + target.parent_path().string() + " (" +
@@ -79,8 +87,7 @@ void write_text_file_atomic(const std::string& path, const std::string& text) {
 void check_file_writable(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path target(path);
-  if (target.filename().empty() || fs::is_directory(target))
-    throw Error(path + ": expected a file name, not a folder");
+  require_file_name(target, path);
   std::error_code ec;
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   if (!fs::exists(folder, ec)) {

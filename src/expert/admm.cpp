@@ -27,6 +27,19 @@ const char* to_string(SolveStatus s) {
   return "?";
 }
 
+void check_anderson_settings(const AdmmSettings& s) {
+  if (s.anderson_memory < 0 || s.anderson_memory > kAndersonMaxMemory)
+    throw Error("expert.anderson_memory = " + std::to_string(s.anderson_memory) +
+                ": expected 0 (off) to " + std::to_string(kAndersonMaxMemory));
+  if (s.anderson_memory > 0 &&
+      (s.anderson_interval < 1 || s.check_every % s.anderson_interval != 0 ||
+       s.max_iterations % s.anderson_interval != 0))
+    throw Error("expert.anderson_interval = " + std::to_string(s.anderson_interval) +
+                ": expected a divisor of expert.check_every (" + std::to_string(s.check_every) +
+                ") and of expert.max_iterations (" + std::to_string(s.max_iterations) +
+                "), so that a group's lanes, which start at checks, share their Anderson points");
+}
+
 ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
     : qp_(qp), settings_(settings) {
   const int n = qp_.block_vars, m = qp_.block_rows;
@@ -37,18 +50,7 @@ ExpertAdmm::ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings)
   if (settings_.chunk_envs < 1) throw Error("expert: chunk_envs must be >= 1");
   if (settings_.check_every < 1 || settings_.max_iterations < 1)
     throw Error("expert: check_every and max_iterations must be >= 1");
-  if (settings_.anderson_memory < 0 || settings_.anderson_memory > kAndersonMaxMemory)
-    throw Error("expert.anderson_memory = " + std::to_string(settings_.anderson_memory) +
-                ": expected 0 (off) to " + std::to_string(kAndersonMaxMemory));
-  if (settings_.anderson_memory > 0 &&
-      (settings_.anderson_interval < 1 ||
-       settings_.check_every % settings_.anderson_interval != 0 ||
-       settings_.max_iterations % settings_.anderson_interval != 0))
-    throw Error("expert.anderson_interval = " + std::to_string(settings_.anderson_interval) +
-                ": expected a divisor of expert.check_every (" +
-                std::to_string(settings_.check_every) + ") and of expert.max_iterations (" +
-                std::to_string(settings_.max_iterations) +
-                "), so that a group's lanes, which start at checks, share their Anderson points");
+  check_anderson_settings(settings_);
   // Ruiz equilibration on the generic block (a column's entries: its own rows' self entries and
   // the next block's rows' prev entries; the same scaling for every block).
   d_.assign(n, 1.0);

@@ -59,13 +59,7 @@ ExpertSettings resolve_expert_config(const Config& c) {
           "a factor in [1e-6, 1e6]");
   require(s.admm.adaptive_rho_tolerance > 1 && s.admm.adaptive_rho_tolerance <= 1e6,
           "expert.adaptive_rho_tolerance", "a ratio in (1, 1e6]");
-  // Checked where ExpertAdmm checks it too, so that `config show --check` sees it.
-  if (s.admm.anderson_memory > 0 && (s.admm.check_every % s.admm.anderson_interval != 0 ||
-                                     s.admm.max_iterations % s.admm.anderson_interval != 0))
-    throw Error(
-        "config key 'expert.anderson_interval' = " + std::to_string(s.admm.anderson_interval) +
-        ": expected a divisor of " + "expert.check_every (" + std::to_string(s.admm.check_every) +
-        ") and of expert.max_iterations (" + std::to_string(s.admm.max_iterations) + ")");
+  check_anderson_settings(s.admm);  // without building the solver
   s.inverter_facets = c.integer_in("expert.inverter_facets", 4, 1024);
   s.dso_rounds = c.integer_in("expert.dso_rounds", 0, 100);
   s.dso_tolerance_pu = c.number("expert.dso_tolerance_pu");

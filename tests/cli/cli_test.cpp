@@ -674,7 +674,7 @@ TEST(Cli, ConfigShowAndStudyCheckValuesBeforeAnyWork) {
   // (a user's audit).
   for (const auto& [setting, message] : std::vector<std::pair<std::string, std::string>>{
            {"expert.day=999", "expert.day = 999: the test split has days 0..83"},
-           {"expert.anderson_interval=7", "'expert.anderson_interval' = 7: expected a divisor"},
+           {"expert.anderson_interval=7", "expert.anderson_interval = 7: expected a divisor"},
            {"env.split=nonsense", "env.split: unknown split \"nonsense\""},
            {"bench.batch=-5", "'bench.batch' = -5: expected 1.."},
            {"rollout.trace=" + test::fresh_temp_dir() + "/a_file/t.csv", "rollout.trace = "}}) {

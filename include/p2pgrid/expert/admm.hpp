@@ -132,6 +132,11 @@ int admm_next_rho_level(const AdmmSettings& s, int level, double mean_log_ratio)
 struct AdmmCudaState;  // device copies of the rows and factors (src/expert/admm_cuda_driver.cpp)
 }  // namespace detail
 
+/// The Anderson settings' own check (memory in range, an interval dividing check_every and
+/// max_iterations), an Error naming the expert.* key; ExpertAdmm and resolve_expert_config
+/// (so `config show --check` too) both call it.
+void check_anderson_settings(const AdmmSettings& settings);
+
 class ExpertAdmm {
  public:
   ExpertAdmm(const ExpertQp& qp, const AdmmSettings& settings);
